@@ -1,0 +1,92 @@
+// Package rds is the driver's only view of a MikroTik ROSE Data Server: a
+// narrow Client interface over RouterOS commands sent through SSH, sentinel
+// errors, strict validation of everything that reaches a command line, and a
+// parser for RouterOS "print detail" output. Only this package knows RouterOS
+// syntax.
+package rds
+
+import "context"
+
+// Volume is one file-backed disk on the RDS as the driver sees it.
+type Volume struct {
+	// ID is the disk slot, e.g. pvc-<uuid> or a snapshot id.
+	ID string
+	// FilePath is the absolute backing-file path on the RDS, e.g.
+	// /storage-pool/metal-csi/pvc-<uuid>.img.
+	FilePath string
+	// SizeBytes is the exact size from the size= field (never from file-size=).
+	SizeBytes int64
+	// Exported reports nvme-tcp-export=yes.
+	Exported bool
+	// NVMeTCPPort and NQN describe the NVMe/TCP export (set even when not exported).
+	NVMeTCPPort int
+	NQN         string
+}
+
+// CreateVolumeRequest describes a new file-backed disk. When CopyFrom is set
+// the disk is created with copy-from=[find slot=<CopyFrom>] (snapshot or clone).
+type CreateVolumeRequest struct {
+	ID       string
+	FilePath string
+	// SizeBytes is the minimum size; the client rounds it up to what
+	// RouterOS can express and the returned Volume reports the real size.
+	// Zero with CopyFrom set means "the source's size".
+	SizeBytes int64
+	// Export turns the NVMe/TCP export on with Port and NQN.
+	Export bool
+	Port   int
+	NQN    string
+	// CopyFrom is the slot of the source disk, or empty.
+	CopyFrom string
+}
+
+// Capacity of the pool that holds a volume path.
+type Capacity struct {
+	TotalBytes int64
+	FreeBytes  int64
+}
+
+// Client is every operation the driver needs from the RDS. Implementations
+// validate every argument before building a command and return the sentinel
+// errors of this package (wrapped) on failure.
+type Client interface {
+	// CreateVolume adds a file disk (optionally as a copy) and returns it as
+	// RouterOS reports it afterwards. An existing slot → ErrAlreadyExists.
+	CreateVolume(ctx context.Context, req CreateVolumeRequest) (Volume, error)
+	// GetVolume returns the disk with that slot or ErrNotFound.
+	GetVolume(ctx context.Context, id string) (Volume, error)
+	// ListVolumes returns every disk whose slot starts with prefix, in RDS order.
+	ListVolumes(ctx context.Context, prefix string) ([]Volume, error)
+	// GrowVolume grows a disk to at least sizeBytes (rounded up) and returns
+	// the disk afterwards. A disk already that large is returned unchanged;
+	// shrinking is never attempted.
+	GrowVolume(ctx context.Context, id string, sizeBytes int64) (Volume, error)
+	// SetExport turns the disk's NVMe/TCP export on or off.
+	SetExport(ctx context.Context, id string, exported bool) error
+	// DeleteVolume removes the disk and then its backing file. Both being
+	// already absent is success (idempotent).
+	DeleteVolume(ctx context.Context, id string, filePath string) error
+	// PoolCapacity returns size and free bytes of the pool holding volumePath
+	// (the mount point named by its first path component).
+	PoolCapacity(ctx context.Context, volumePath string) (Capacity, error)
+	// Ping is the cheap liveness check (/system identity print).
+	Ping(ctx context.Context) error
+}
+
+// Connection is the lifecycle of the one persistent SSH connection. Only the
+// connection FSM (package fsm) calls Connect and Close.
+type Connection interface {
+	// Connect dials and authenticates, replacing any previous connection.
+	// It honours ctx for the dial and the handshake.
+	Connect(ctx context.Context) error
+	// Close drops the current connection (if any). Safe to call repeatedly.
+	Close() error
+	// Lost delivers one value per connection loss: the SSH connection closed
+	// (Wait returned) or a command failed with a transport error. The
+	// channel is buffered; losses that happen while one is pending coalesce.
+	Lost() <-chan error
+	// Ping as in Client: the health check.
+	Ping(ctx context.Context) error
+	// Address is host:port of the RDS, for metrics labels and events.
+	Address() string
+}
