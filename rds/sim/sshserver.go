@@ -1,0 +1,163 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"k8s.io/klog/v2"
+)
+
+// handshakeTimeout bounds a client that connects and never finishes the SSH
+// handshake, so it cannot pin a goroutine forever.
+const handshakeTimeout = 30 * time.Second
+
+var errDenied = errors.New("permission denied")
+
+// authenticate accepts exactly the keys of the authorized_keys file, read
+// anew on every attempt like sshd does. The realistic connect+auth delay is
+// spent here because x/crypto calls this once per offered key.
+func (s *Server) authenticate(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	sleepCtx(s.ctx, s.cfg.Latency.delay(opAuth, 0, s.rnd))
+	fp := ssh.FingerprintSHA256(key)
+	log := s.log.WithValues("remote", meta.RemoteAddr().String(), "user", meta.User(), "key", fp)
+	if s.cfg.User != "" && meta.User() != s.cfg.User {
+		log.V(1).Info("Rejected unknown user")
+		return nil, errDenied
+	}
+	keys, err := readAuthorizedKeys(s.cfg.AuthorizedKeysPath)
+	if err != nil {
+		log.Error(err, "Reading authorized keys failed")
+		return nil, errDenied
+	}
+	for _, k := range keys {
+		if bytes.Equal(k.Marshal(), key.Marshal()) {
+			return &ssh.Permissions{Extensions: map[string]string{"pubkey-fp": fp}}, nil
+		}
+	}
+	log.V(1).Info("Rejected unknown key")
+	return nil, errDenied
+}
+
+func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+	defer s.wg.Done()
+	defer s.untrack(nc)
+	defer nc.Close()
+	log := s.log.WithValues("remote", nc.RemoteAddr().String())
+	_ = nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	conn, chans, reqs, err := ssh.NewServerConn(nc, s.sshCfg)
+	if err != nil {
+		log.V(1).Info("SSH handshake failed", "err", err.Error())
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	log = log.WithValues("user", conn.User())
+	log.V(1).Info("SSH connection established", "key", conn.Permissions.Extensions["pubkey-fp"])
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		// keepalive@openssh.com and friends get "unsupported", which the
+		// protocol notes say real RouterOS is not reliable about anyway.
+		ssh.DiscardRequests(reqs)
+	}()
+	for nch := range chans {
+		if nch.ChannelType() != "session" {
+			_ = nch.Reject(ssh.UnknownChannelType, "only sessions are supported")
+			continue
+		}
+		ch, creqs, err := nch.Accept()
+		if err != nil {
+			log.V(1).Info("Accepting a session failed", "err", err.Error())
+			continue
+		}
+		s.wg.Add(1)
+		go s.serveSession(ctx, log, ch, creqs)
+	}
+	log.V(1).Info("SSH connection closed")
+}
+
+// serveSession accepts one exec request and refuses everything else (shell,
+// pty-req, env, subsystem): the device is driven by one command per session.
+// It keeps draining requests while the command runs so a chatty client can
+// never stall the connection's demultiplexer.
+func (s *Server) serveSession(ctx context.Context, log klog.Logger, ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer s.wg.Done()
+	execd := false
+	for req := range reqs {
+		var payload struct{ Command string }
+		if req.Type != "exec" || execd || ssh.Unmarshal(req.Payload, &payload) != nil {
+			log.V(2).Info("Refusing session request", "type", req.Type)
+			if req.WantReply {
+				_ = req.Reply(false, nil)
+			}
+			continue
+		}
+		execd = true
+		_ = req.Reply(true, nil)
+		s.wg.Add(1)
+		go s.runExec(ctx, log, ch, payload.Command)
+	}
+}
+
+// runExec answers one command on the session: stdout, exit-status, close.
+func (s *Server) runExec(ctx context.Context, log klog.Logger, ch ssh.Channel, line string) {
+	defer s.wg.Done()
+	defer ch.Close()
+	out, status, ok := s.handle(ctx, log, line)
+	if !ok {
+		return // the connection is gone; nobody is listening
+	}
+	if _, err := io.WriteString(ch, out); err != nil {
+		log.V(1).Info("Writing an answer failed", "command", line, "err", err.Error())
+		return
+	}
+	_ = ch.CloseWrite()
+	_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
+}
+
+// handle runs one command line: log it, hold it while the hang fault is on,
+// parse, wait the emulated latency, execute. ok is false when the
+// connection ended first; the command then never ran.
+func (s *Server) handle(ctx context.Context, log klog.Logger, line string) (out string, status uint32, ok bool) {
+	s.recordCommand(line)
+	if gate := s.faults.hangGate(); gate != nil {
+		log.V(1).Info("Holding command (hang fault)", "command", line)
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		// Both may be ready (dropped, then released): a dropped
+		// connection always wins, its command never runs.
+		if ctx.Err() != nil {
+			log.V(1).Info("Abandoned held command", "command", line)
+			return "", 0, false
+		}
+	}
+	start := time.Now()
+	cmd, err := parseCommand(line)
+	op, size := opOther, int64(0)
+	if err == nil {
+		op, size = s.cost(cmd)
+	}
+	if !sleepCtx(ctx, s.cfg.Latency.delay(op, size, s.rnd)) {
+		return "", 0, false
+	}
+	if err == nil {
+		out, err = s.execute(cmd)
+	}
+	elapsed := time.Since(start)
+	s.cmdNanos.Add(int64(elapsed))
+	if err != nil {
+		var ce cliError
+		if !errors.As(err, &ce) {
+			ce = msgInternal
+		}
+		out, status = string(ce)+"\r\n", 1
+	}
+	log.V(1).Info("Command", "command", line, "status", status, "duration", elapsed)
+	return out, status, true
+}
