@@ -1,0 +1,161 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"k8s.io/klog/v2"
+
+	"github.com/srvlab/rds-csi/driver/device"
+)
+
+// Defaults of NodeConfig.
+const (
+	DefaultNodeCommandTimeout = 60 * time.Second
+	DefaultNodeFormatTimeout  = 10 * time.Minute
+	DefaultNodeResizeWait     = 30 * time.Second
+)
+
+// NodeConfig configures the CSI node service.
+type NodeConfig struct {
+	// NodeID is reported by NodeGetInfo (the Kubernetes node name). Required.
+	NodeID string
+	// MaxVolumesPerNode is reported by NodeGetInfo; 0 means no limit.
+	MaxVolumesPerNode int64
+	// Connector attaches volumes (device.NewNVMeTCP or device.NewLoop). Required.
+	Connector device.Connector
+	// ManagedNQNPrefix: stage refuses, and unstage never disconnects, an NQN
+	// outside it. Default device.DefaultManagedPrefix. Must match the connector's.
+	ManagedNQNPrefix string
+	// Runner executes blkid, mkfs, mount, umount, e2fsck, resize2fs,
+	// xfs_growfs and dumpe2fs (default: device.ExecRunner with CommandTimeout).
+	// Tests inject failures and count formats through it.
+	Runner device.Runner
+	// CommandTimeout bounds mount, umount, blkid and dumpe2fs.
+	CommandTimeout time.Duration
+	// FormatTimeout bounds mkfs, e2fsck and filesystem growth.
+	FormatTimeout time.Duration
+	// ResizeWait bounds the wait for the kernel to see a grown device after a rescan.
+	ResizeWait time.Duration
+	// MountInfoPath is read to find what is mounted where (default /proc/self/mountinfo).
+	MountInfoPath string
+	// Logger is used when a request context carries none (default klog.Background()).
+	Logger klog.Logger
+}
+
+// NodeServer implements the CSI node service.
+type NodeServer struct {
+	csi.UnimplementedNodeServer
+
+	cfg   NodeConfig
+	locks *VolumeLocks
+}
+
+var _ csi.NodeServer = (*NodeServer)(nil)
+
+// NewNodeServer validates cfg, fills in defaults and returns the node service.
+func NewNodeServer(cfg NodeConfig) (*NodeServer, error) {
+	if cfg.NodeID == "" {
+		return nil, errors.New("node: NodeID is required")
+	}
+	if cfg.Connector == nil {
+		return nil, errors.New("node: Connector is required")
+	}
+	if cfg.MaxVolumesPerNode < 0 {
+		return nil, fmt.Errorf("node: MaxVolumesPerNode %d must not be negative", cfg.MaxVolumesPerNode)
+	}
+	if cfg.ManagedNQNPrefix == "" {
+		cfg.ManagedNQNPrefix = device.DefaultManagedPrefix
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultNodeCommandTimeout
+	}
+	if cfg.FormatTimeout <= 0 {
+		cfg.FormatTimeout = DefaultNodeFormatTimeout
+	}
+	if cfg.ResizeWait <= 0 {
+		cfg.ResizeWait = DefaultNodeResizeWait
+	}
+	if cfg.Runner == nil {
+		cfg.Runner = device.NewExecRunner(cfg.CommandTimeout)
+	}
+	if cfg.MountInfoPath == "" {
+		cfg.MountInfoPath = "/proc/self/mountinfo"
+	}
+	if cfg.Logger.GetSink() == nil {
+		cfg.Logger = klog.Background()
+	}
+	return &NodeServer{cfg: cfg, locks: NewVolumeLocks()}, nil
+}
+
+// NodeGetCapabilities implements csi.NodeServer. NodeGetVolumeHealth is not
+// offered: nothing on the node could report a volume condition truthfully
+// without a liveness probe of the data path.
+func (ns *NodeServer) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
+	var caps []*csi.NodeServiceCapability
+	for _, t := range []csi.NodeServiceCapability_RPC_Type{
+		csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
+		csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
+		csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
+	} {
+		caps = append(caps, &csi.NodeServiceCapability{
+			Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: t}},
+		})
+	}
+	return &csi.NodeGetCapabilitiesResponse{Capabilities: caps}, nil
+}
+
+// NodeGetInfo implements csi.NodeServer. No topology: every node reaches the RDS.
+func (ns *NodeServer) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
+	return &csi.NodeGetInfoResponse{NodeId: ns.cfg.NodeID, MaxVolumesPerNode: ns.cfg.MaxVolumesPerNode}, nil
+}
+
+// begin prepares a request: a logger carrying volumeID and nodeID (put back
+// into the context so the connector logs with it) and the per-volume lock.
+// The returned release must be called; a busy volume answers Aborted.
+func (ns *NodeServer) begin(ctx context.Context, op, volumeID string) (context.Context, klog.Logger, func(), error) {
+	logger, err := logr.FromContext(ctx)
+	if err != nil {
+		logger = ns.cfg.Logger
+	}
+	logger = logger.WithValues("op", op, "volumeID", volumeID, "nodeID", ns.cfg.NodeID)
+	ctx = klog.NewContext(ctx, logger)
+	if !ns.locks.TryAcquire(volumeID) {
+		return ctx, logger, func() {}, status.Errorf(codes.Aborted, "volume %s: another operation is in progress", volumeID)
+	}
+	return ctx, logger, func() { ns.locks.Release(volumeID) }, nil
+}
+
+// nodeConnectError maps a connector error to a status.
+func nodeConnectError(volumeID string, err error) error {
+	switch {
+	case errors.Is(err, device.ErrInvalidTarget), errors.Is(err, device.ErrUnmanagedNQN):
+		return status.Errorf(codes.InvalidArgument, "volume %s: %v", volumeID, err)
+	case errors.Is(err, device.ErrAttachTimeout), errors.Is(err, device.ErrCommandTimeout),
+		errors.Is(err, context.DeadlineExceeded):
+		return status.Errorf(codes.Unavailable, "volume %s: %v", volumeID, err)
+	case errors.Is(err, context.Canceled):
+		return status.Errorf(codes.Canceled, "volume %s: %v", volumeID, err)
+	}
+	return status.Errorf(codes.Internal, "volume %s: connect: %v", volumeID, err)
+}
+
+// nodeInternal wraps an unexpected failure, keeping timeouts retryable.
+func nodeInternal(volumeID, what string, err error) error {
+	if errors.Is(err, device.ErrCommandTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return status.Errorf(codes.DeadlineExceeded, "volume %s: %s: %v", volumeID, what, err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return status.Errorf(codes.Canceled, "volume %s: %s: %v", volumeID, what, err)
+	}
+	return status.Errorf(codes.Internal, "volume %s: %s: %v", volumeID, what, err)
+}
+
+// nodeLog returns the request logger placed in ctx by begin.
+func nodeLog(ctx context.Context) klog.Logger { return klog.FromContext(ctx) }
