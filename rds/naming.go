@@ -38,16 +38,17 @@ func ValidateID(id string) error {
 
 // ValidateNQN accepts an NVMe qualified name without RouterOS metacharacters.
 func ValidateNQN(nqn string) error {
-	if !nqnPattern.MatchString(nqn) {
+	if !nqnPattern.MatchString(nqn) || strings.Contains(nqn, "..") {
 		return fmt.Errorf("%w: NQN %q must match %s", ErrInvalidArgument, nqn, nqnPattern)
 	}
 	return nil
 }
 
 // ValidatePath accepts a clean absolute path of at least two segments made
-// of [A-Za-z0-9._-], none of them "." or "..", at most 255 characters.
+// of [A-Za-z0-9._-], at most 255 characters, with no ".." anywhere (not even
+// inside a name: a simple rule is one nobody can talk their way around).
 func ValidatePath(p string) error {
-	if len(p) == 0 || len(p) > 255 || p[0] != '/' || path.Clean(p) != p {
+	if len(p) == 0 || len(p) > 255 || p[0] != '/' || path.Clean(p) != p || strings.Contains(p, "..") {
 		return fmt.Errorf("%w: path %q must be a clean absolute path", ErrInvalidArgument, p)
 	}
 	segs := strings.Split(p[1:], "/")
@@ -66,7 +67,7 @@ func ValidatePath(p string) error {
 // absolute directory as ValidatePath, or a pool root of one segment.
 func ValidateVolumePath(p string) error {
 	if len(p) > 1 && p[0] == '/' && !strings.Contains(p[1:], "/") {
-		if segmentPattern.MatchString(p[1:]) && p[1:] != "." && p[1:] != ".." {
+		if segmentPattern.MatchString(p[1:]) && p[1:] != "." && !strings.Contains(p, "..") {
 			return nil
 		}
 	}
@@ -88,4 +89,18 @@ func PoolOf(p string) string {
 		return p[:i]
 	}
 	return p
+}
+
+// prefixPattern is deliberately narrower than the filter syntax needs: a
+// listing prefix such as "pvc-" or "snap-" goes into a quoted regex filter,
+// where anything but [a-z0-9-] could change the match or the command.
+var prefixPattern = regexp.MustCompile(`^[a-z0-9-]{1,128}$`)
+
+// ValidatePrefix accepts a slot prefix for listings (e.g. "pvc-", "snap-"):
+// one to 128 lower-case letters, digits and dashes.
+func ValidatePrefix(prefix string) error {
+	if !prefixPattern.MatchString(prefix) {
+		return fmt.Errorf("%w: prefix %q must match %s", ErrInvalidArgument, prefix, prefixPattern)
+	}
+	return nil
 }

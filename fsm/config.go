@@ -1,0 +1,104 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/queue"
+	"github.com/srvlab/rds-csi/rds"
+)
+
+// Defaults of Config.
+const (
+	DefaultHealthInterval = 2 * time.Second
+	DefaultHealthTimeout  = 3 * time.Second
+	DefaultDialTimeout    = 10 * time.Second
+	DefaultStableAfter    = 30 * time.Second
+)
+
+// stallIntervals: /healthz fails when the loop has not ticked for this many
+// health intervals. A few, because one late tick is scheduling noise.
+const stallIntervals = 5
+
+// Config of a Machine. Zero durations select the defaults.
+type Config struct {
+	// Conn is the connection the machine dials, pings and closes. Required.
+	Conn rds.Connection
+	// Recorder receives one event record per transition; nil logs them.
+	Recorder Recorder
+	// Metrics receives the FSM metrics; nil keeps them unregistered.
+	Metrics *metrics.FSM
+	// QueueMetrics receives the reconnect queue's workqueue_* metrics
+	// (name "rds_reconnect"); nil means none.
+	QueueMetrics workqueue.MetricsProvider
+	// HealthInterval is the period of the health check (Ping) and of the
+	// loop's heartbeat.
+	HealthInterval time.Duration
+	// HealthTimeout bounds one Ping; a timeout counts as a lost connection.
+	HealthTimeout time.Duration
+	// DialTimeout bounds one Connect (dial and SSH handshake).
+	DialTimeout time.Duration
+	// StableAfter is how long a connection must stay up for its loss to be
+	// redialled at once; a connection lost sooner is retried after a backoff step.
+	StableAfter time.Duration
+	// Backoff shapes the delays between failed attempts.
+	Backoff queue.LimiterConfig
+	// Clock drives timers, the heartbeat and the backoff; nil means real time.
+	Clock clock.WithTicker
+	// Logger overrides the logger from Run's context; zero means klog.FromContext.
+	Logger klog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.HealthInterval == 0 {
+		c.HealthInterval = DefaultHealthInterval
+	}
+	if c.HealthTimeout == 0 {
+		c.HealthTimeout = DefaultHealthTimeout
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.StableAfter == 0 {
+		c.StableAfter = DefaultStableAfter
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewFSM(nil)
+	}
+	return c
+}
+
+// Validate reports every invalid setting (after defaults).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Conn == nil {
+		errs = append(errs, errors.New("fsm: Conn is required"))
+	}
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{
+		{"HealthInterval", c.HealthInterval},
+		{"HealthTimeout", c.HealthTimeout},
+		{"DialTimeout", c.DialTimeout},
+		{"StableAfter", c.StableAfter},
+	} {
+		if d.value < 0 {
+			errs = append(errs, fmt.Errorf("fsm: %s %v is negative", d.name, d.value))
+		}
+	}
+	if err := c.Backoff.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("fsm: %w", err))
+	}
+	return errors.Join(errs...)
+}
