@@ -172,7 +172,9 @@ func TestFaultsAreClassified(t *testing.T) {
 		putFault(t, env, "hang", "on") // keeps the command in flight until the drop
 		errc := make(chan error, 1)
 		go func() { _, err := c.GetVolume(ctx, "pvc-inflight"); errc <- err }()
-		waitFor(t, func() bool { return slices.ContainsFunc(env.Server.Commands(), func(s string) bool { return strings.Contains(s, "pvc-inflight") }) })
+		waitFor(t, func() bool {
+			return slices.ContainsFunc(env.Server.Commands(), func(s string) bool { return strings.Contains(s, "pvc-inflight") })
+		})
 		resp, err := http.Post(env.ControlURL+"/drop", "text/plain", nil)
 		if err != nil {
 			t.Fatalf("POST /drop: %v", err)
