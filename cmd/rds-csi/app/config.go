@@ -1,0 +1,179 @@
+// Package app assembles rds-csi from a validated Config: the RDS client and
+// its connection FSM, the CSI services, metrics, Kubernetes wiring, and runs
+// them until the context ends. cmd/rds-csi only parses flags into a Config.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/srvlab/rds-csi/rds"
+)
+
+// Modes the binary runs in.
+const (
+	ModeController = "controller"
+	ModeNode       = "node"
+	ModeAll        = "all"
+)
+
+// Config is every flag of rds-csi after parsing. Validate reports all
+// problems at once so an operator fixes a manifest in one round.
+type Config struct {
+	Mode       string
+	Endpoint   string
+	NodeID     string
+	DriverName string
+
+	RDSAddress          string
+	RDSUser             string
+	RDSPrivateKey       string
+	RDSHostKey          string
+	RDSInsecureSkipHost bool
+	RDSCommandTimeout   time.Duration
+	HealthInterval      time.Duration
+	HealthTimeout       time.Duration
+	ReconnectBase       time.Duration
+	ReconnectMax        time.Duration
+
+	MetricsAddress string
+	Kubeconfig     string
+
+	// Node plugin.
+	MaxVolumesPerNode int64
+	DeviceConnector   string
+	LoopRoot          string
+	ManagedNQNPrefix  string
+
+	// Attachment reconciliation (controller).
+	AttachmentGracePeriod   time.Duration
+	AttachmentResyncPeriod  time.Duration
+	StartupReconcileTimeout time.Duration
+	LeaderElection          bool
+	LeaderElectionNamespace string
+}
+
+// RegisterFlags binds every field to a flag of fs with its default.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Mode, "mode", ModeAll, "which CSI services to run: controller, node or all")
+	fs.StringVar(&c.Endpoint, "endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix socket)")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's name (required for node and all modes)")
+	fs.StringVar(&c.DriverName, "driver-name", "rds.csi.srvlab.io", "CSI driver name")
+
+	fs.StringVar(&c.RDSAddress, "rds-address", "", "RDS SSH address host:port (controller)")
+	fs.StringVar(&c.RDSUser, "rds-user", "admin", "RouterOS user for SSH")
+	fs.StringVar(&c.RDSPrivateKey, "rds-private-key", "", "file with the SSH private key (OpenSSH format)")
+	fs.StringVar(&c.RDSHostKey, "rds-host-key", "", "file with the RDS host public key (OpenSSH public-key line or known_hosts line)")
+	fs.BoolVar(&c.RDSInsecureSkipHost, "rds-insecure-skip-host-key-check", false, "accept any RDS host key (tests only; logs a warning)")
+	fs.DurationVar(&c.RDSCommandTimeout, "rds-command-timeout", 30*time.Second, "deadline of every RouterOS command")
+	fs.DurationVar(&c.HealthInterval, "rds-health-interval", 2*time.Second, "how often the RDS connection is checked")
+	fs.DurationVar(&c.HealthTimeout, "rds-health-timeout", 3*time.Second, "deadline of one RDS health check")
+	fs.DurationVar(&c.ReconnectBase, "reconnect-base", time.Second, "first reconnect backoff step (doubles per failure)")
+	fs.DurationVar(&c.ReconnectMax, "reconnect-max", 16*time.Second, "reconnect backoff cap")
+
+	fs.StringVar(&c.MetricsAddress, "metrics-address", ":9809", "address serving /metrics, /healthz and /readyz (empty: off)")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config when running in a Pod; none: Kubernetes features off)")
+
+	fs.Int64Var(&c.MaxVolumesPerNode, "max-volumes-per-node", 0, "max_volumes_per_node reported by NodeGetInfo (0: unlimited)")
+	fs.StringVar(&c.DeviceConnector, "device-connector", "nvme-tcp", "how the node gets a block device: nvme-tcp, or loop (test mode: attaches the emulator's backing files)")
+	fs.StringVar(&c.LoopRoot, "loop-root", "", "loop connector only: the emulator's --data-dir")
+	fs.StringVar(&c.ManagedNQNPrefix, "managed-nqn-prefix", rds.NQNPrefix+"pvc-", "only NQNs with this prefix are ever disconnected by the node plugin")
+
+	fs.DurationVar(&c.AttachmentGracePeriod, "attachment-grace-period", 30*time.Second, "how long a node must be NotReady before its attachments count as stale")
+	fs.DurationVar(&c.AttachmentResyncPeriod, "attachment-resync-period", 5*time.Minute, "period of the full attachment reconcile pass")
+	fs.DurationVar(&c.StartupReconcileTimeout, "startup-reconcile-timeout", 30*time.Second, "upper bound of the startup reconcile pass before the gRPC server serves")
+	fs.BoolVar(&c.LeaderElection, "leader-election", false, "run attachment reconciliation only on the Lease holder")
+	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: POD_NAMESPACE)")
+}
+
+// HasController reports whether the controller service runs.
+func (c *Config) HasController() bool { return c.Mode == ModeController || c.Mode == ModeAll }
+
+// HasNode reports whether the node service runs.
+func (c *Config) HasNode() bool { return c.Mode == ModeNode || c.Mode == ModeAll }
+
+// Validate checks every flag and returns all problems joined.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	switch c.Mode {
+	case ModeController, ModeNode, ModeAll:
+	default:
+		bad("--mode=%q: want controller, node or all", c.Mode)
+	}
+	if _, err := SocketPath(c.Endpoint); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DriverName == "" {
+		bad("--driver-name is empty")
+	}
+	if c.HasNode() && c.NodeID == "" {
+		bad("--node-id is required in %s mode", c.Mode)
+	}
+	if c.HasController() {
+		if _, _, err := net.SplitHostPort(c.RDSAddress); err != nil || c.RDSAddress == "" {
+			bad("--rds-address=%q: want host:port", c.RDSAddress)
+		}
+		if c.RDSUser == "" {
+			bad("--rds-user is empty")
+		}
+		if c.RDSPrivateKey == "" {
+			bad("--rds-private-key is required in %s mode", c.Mode)
+		}
+		if c.RDSHostKey == "" && !c.RDSInsecureSkipHost {
+			bad("--rds-host-key is required (or --rds-insecure-skip-host-key-check for tests)")
+		}
+		if c.RDSHostKey != "" && c.RDSInsecureSkipHost {
+			bad("--rds-host-key and --rds-insecure-skip-host-key-check exclude each other")
+		}
+		positive := map[string]time.Duration{
+			"--rds-command-timeout": c.RDSCommandTimeout, "--rds-health-interval": c.HealthInterval,
+			"--rds-health-timeout": c.HealthTimeout, "--reconnect-base": c.ReconnectBase,
+			"--reconnect-max": c.ReconnectMax, "--attachment-grace-period": c.AttachmentGracePeriod,
+			"--attachment-resync-period": c.AttachmentResyncPeriod, "--startup-reconcile-timeout": c.StartupReconcileTimeout,
+		}
+		for name, d := range positive {
+			if d <= 0 {
+				bad("%s=%s must be positive", name, d)
+			}
+		}
+		if c.ReconnectMax < c.ReconnectBase {
+			bad("--reconnect-max=%s is below --reconnect-base=%s", c.ReconnectMax, c.ReconnectBase)
+		}
+	}
+	if c.HasNode() {
+		if c.MaxVolumesPerNode < 0 {
+			bad("--max-volumes-per-node=%d must not be negative", c.MaxVolumesPerNode)
+		}
+		switch c.DeviceConnector {
+		case "nvme-tcp":
+			if c.LoopRoot != "" {
+				bad("--loop-root applies only to --device-connector=loop")
+			}
+		case "loop":
+			if !strings.HasPrefix(c.LoopRoot, "/") {
+				bad("--loop-root=%q: the loop connector needs the emulator's absolute --data-dir", c.LoopRoot)
+			}
+		default:
+			bad("--device-connector=%q: want nvme-tcp or loop", c.DeviceConnector)
+		}
+		if !strings.HasPrefix(c.ManagedNQNPrefix, "nqn.") || strings.ContainsAny(c.ManagedNQNPrefix, " ;\"'$[]\\\n") {
+			bad("--managed-nqn-prefix=%q is not an NQN prefix", c.ManagedNQNPrefix)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SocketPath returns the file path of a unix:// endpoint (or a bare absolute path).
+func SocketPath(endpoint string) (string, error) {
+	p := strings.TrimPrefix(endpoint, "unix://")
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("--endpoint=%q: want unix:///absolute/path", endpoint)
+	}
+	return p, nil
+}

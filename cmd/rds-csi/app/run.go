@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/srvlab/rds-csi/driver"
+	"github.com/srvlab/rds-csi/driver/device"
+	"github.com/srvlab/rds-csi/driver/kube"
+	"github.com/srvlab/rds-csi/fsm"
+	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/queue"
+	"github.com/srvlab/rds-csi/rds"
+)
+
+// Version is the driver version reported by GetPluginInfo; set with
+// -ldflags "-X github.com/srvlab/rds-csi/cmd/rds-csi/app.Version=...".
+var Version = "dev"
+
+// Run builds every component the configured mode needs and runs them until
+// ctx ends; then it stops them in order (gRPC drained, queues shut down, SSH
+// closed) and returns once every goroutine it started has ended. An
+// unreachable RDS is never a reason to return: the FSM keeps retrying.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	logger := klog.FromContext(ctx).WithValues("mode", cfg.Mode)
+	ctx = klog.NewContext(ctx, logger)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	reg := metrics.NewRegistry()
+	ops, err := metrics.NewOperations(reg)
+	if err != nil {
+		return err
+	}
+	queueMetrics := metrics.NewWorkqueue(reg)
+
+	client, err := kubeClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	recorder := kube.NewRecorder(ctx, client, cfg.DriverName)
+	defer recorder.Shutdown()
+
+	var (
+		wg         sync.WaitGroup
+		runErrs    = make(chan error, 4)
+		identity   *driver.IdentityServer
+		controller csi.ControllerServer
+		node       csi.NodeServer
+		live       func() error
+		ready      func() bool
+	)
+	goRun := func(name string, f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+				runErrs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		})
+	}
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait: stop everything, then wait for it
+
+	if cfg.HasController() {
+		conn, err := rds.NewSSHClient(rds.SSHConfig{
+			Address:                  cfg.RDSAddress,
+			User:                     cfg.RDSUser,
+			PrivateKeyPath:           cfg.RDSPrivateKey,
+			HostKeyPath:              cfg.RDSHostKey,
+			InsecureSkipHostKeyCheck: cfg.RDSInsecureSkipHost,
+			DialTimeout:              cfg.dialTimeout(),
+			CommandTimeout:           cfg.RDSCommandTimeout,
+			Logger:                   logger,
+		})
+		if err != nil {
+			return err
+		}
+		machine, err := fsm.New(fsm.Config{
+			Conn:           conn,
+			Recorder:       recorder,
+			Metrics:        metrics.NewFSM(reg),
+			QueueMetrics:   queueMetrics,
+			HealthInterval: cfg.HealthInterval,
+			HealthTimeout:  cfg.HealthTimeout,
+			DialTimeout:    cfg.dialTimeout(),
+			Backoff:        queue.LimiterConfig{Base: cfg.ReconnectBase, Max: cfg.ReconnectMax, Jitter: queue.DefaultJitter},
+		})
+		if err != nil {
+			return err
+		}
+		host, _, _ := net.SplitHostPort(cfg.RDSAddress)
+		cs, err := driver.NewControllerServer(driver.ControllerConfig{
+			DriverName:         cfg.DriverName,
+			RDS:                conn,
+			Connected:          machine.Connected,
+			Attachments:        driver.NewMemoryAttachments(),
+			NodeExists:         nodeExists(cfg, client),
+			DefaultNVMeAddress: host,
+			Logger:             logger,
+		})
+		if err != nil {
+			return err
+		}
+		controller, live, ready = cs, machine.Live, machine.Connected
+		goRun("connection FSM", func() error { return machine.Run(ctx) })
+	}
+
+	if cfg.HasNode() {
+		connector, err := newConnector(cfg)
+		if err != nil {
+			return err
+		}
+		ns, err := driver.NewNodeServer(driver.NodeConfig{
+			NodeID:            cfg.NodeID,
+			MaxVolumesPerNode: cfg.MaxVolumesPerNode,
+			Connector:         connector,
+			ManagedNQNPrefix:  cfg.ManagedNQNPrefix,
+			Logger:            logger,
+		})
+		if err != nil {
+			return err
+		}
+		node = ns
+	}
+
+	identity = driver.NewIdentityServer(cfg.DriverName, Version, cfg.HasController(), ready)
+	server, err := driver.NewServer(driver.ServerConfig{
+		Endpoint:   cfg.Endpoint,
+		Identity:   identity,
+		Controller: controller,
+		Node:       node,
+		Metrics:    ops,
+		Logger:     logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	if cfg.MetricsAddress != "" {
+		handler := metrics.NewHandler(metrics.HTTPConfig{Gatherer: reg, Live: live, Ready: ready})
+		goRun("metrics server", func() error { return metrics.Serve(ctx, cfg.MetricsAddress, handler) })
+	}
+
+	if err := server.Listen(); err != nil {
+		return err
+	}
+	logger.Info("Serving CSI", "endpoint", cfg.Endpoint, "driver", cfg.DriverName, "version", Version)
+	goRun("gRPC server", func() error { return server.Serve(ctx) })
+
+	<-ctx.Done()
+	cancel()
+	wg.Wait()
+	close(runErrs)
+	var errs []error
+	for err := range runErrs {
+		errs = append(errs, err)
+	}
+	logger.Info("Stopped")
+	return errors.Join(errs...)
+}
+
+// dialTimeout bounds one SSH dial+handshake: the health timeout is the
+// budget an operator already chose for "the RDS answers".
+func (c *Config) dialTimeout() time.Duration { return max(c.HealthTimeout, 2*time.Second) }
+
+// kubeClient returns the clientset, or nil without a cluster (said once).
+func kubeClient(ctx context.Context, cfg Config) (kubernetes.Interface, error) {
+	client, _, err := kube.NewClientset(cfg.Kubeconfig)
+	if errors.Is(err, kube.ErrNoCluster) {
+		klog.FromContext(ctx).Info("No Kubernetes cluster (no --kubeconfig, not in a Pod): events go to the log, attachment reconciliation is off")
+		return nil, nil
+	}
+	return client, err
+}
+
+// nodeExists tells ControllerPublish whether a node id is real. With the node
+// plugin in the same process (mode all, e.g. sanity) the only node is ours;
+// otherwise every well-formed id is accepted (the attacher only publishes to
+// nodes that exist).
+func nodeExists(cfg Config, _ kubernetes.Interface) func(context.Context, string) (bool, error) {
+	if cfg.Mode != ModeAll {
+		return nil
+	}
+	return func(_ context.Context, nodeID string) (bool, error) { return nodeID == cfg.NodeID, nil }
+}
+
+func newConnector(cfg Config) (device.Connector, error) {
+	if cfg.DeviceConnector == "loop" {
+		return device.NewLoop(device.LoopOptions{Root: cfg.LoopRoot, ManagedPrefix: cfg.ManagedNQNPrefix})
+	}
+	return device.NewNVMeTCP(device.NVMeTCPOptions{ManagedPrefix: cfg.ManagedNQNPrefix})
+}
