@@ -103,6 +103,9 @@ func (ns *NodeServer) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilit
 		csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
 		csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
 		csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
+		// Stage accepts SINGLE_NODE_SINGLE_WRITER and SINGLE_NODE_MULTI_WRITER;
+		// CSI requires advertising that before a CO may send those modes.
+		csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 	} {
 		caps = append(caps, &csi.NodeServiceCapability{
 			Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: t}},

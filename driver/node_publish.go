@@ -53,6 +53,11 @@ func (ns *NodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublis
 		return nil, nodeInternal(id, "device", err)
 	}
 
+	if vcap.SingleTarget {
+		if err := ns.checkSingleTarget(id, dev, staging, target); err != nil {
+			return nil, err
+		}
+	}
 	if vcap.Block {
 		err = ns.publishBlock(ctx, id, dev, rdev, target, readOnly)
 	} else {
@@ -63,6 +68,26 @@ func (ns *NodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublis
 	}
 	logger.Info("Published", "device", dev)
 	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+// checkSingleTarget refuses a second target path for a
+// SINGLE_NODE_SINGLE_WRITER volume: any mount of the device other than the
+// staging path and this very target (idempotent retry) is another publish.
+func (ns *NodeServer) checkSingleTarget(id, dev, staging, target string) error {
+	users, err := ns.deviceUsers(dev)
+	if err != nil {
+		return nodeInternal(id, "listing the device's mounts", err)
+	}
+	var others []string
+	for _, u := range users {
+		if u != staging && u != target {
+			others = append(others, u)
+		}
+	}
+	if len(others) > 0 {
+		return nodeErrorf(codes.FailedPrecondition, id, "access mode SINGLE_NODE_SINGLE_WRITER allows one target, and the volume is already published at %v", others)
+	}
+	return nil
 }
 
 func (ns *NodeServer) publishFilesystem(ctx context.Context, id string, rdev uint64, staging, target string, readOnly bool) error {

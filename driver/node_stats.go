@@ -62,7 +62,7 @@ func (ns *NodeServer) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVo
 		return nil, err
 	}
 	path := req.GetVolumePath()
-	if err := nodeCheckPath("volume_path", path); err != nil {
+	if err := nodeCheckVolumePath(path); err != nil {
 		return nil, err
 	}
 	// Stats are read-only: no lock, so that kubelet's periodic polling never
@@ -108,7 +108,7 @@ func (ns *NodeServer) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandV
 		return nil, err
 	}
 	path := req.GetVolumePath()
-	if err := nodeCheckPath("volume_path", path); err != nil {
+	if err := nodeCheckVolumePath(path); err != nil {
 		return nil, err
 	}
 	if c := req.GetVolumeCapability(); c != nil {

@@ -106,12 +106,13 @@ func TestNodeCapabilitiesAndInfo(t *testing.T) {
 		csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
 		csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
 		csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
+		csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 	} {
 		if !got[want] {
 			t.Errorf("missing %s", want)
 		}
 	}
-	if len(got) != 3 {
+	if len(got) != 4 {
 		t.Errorf("capabilities = %v", got)
 	}
 	info, err := ns.NodeGetInfo(context.Background(), &csi.NodeGetInfoRequest{})

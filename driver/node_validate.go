@@ -23,6 +23,9 @@ type nodeVolumeCap struct {
 	FSType     string   // mount only
 	MountFlags []string // mount only
 	ReadOnly   bool     // access mode is a reader-only mode
+	// SingleTarget: SINGLE_NODE_SINGLE_WRITER allows one published target
+	// path on the node, unlike SINGLE_NODE_MULTI_WRITER / SINGLE_NODE_WRITER.
+	SingleTarget bool
 }
 
 func nodeCheckVolumeID(id string) error {
@@ -41,6 +44,20 @@ func nodeCheckPath(field, p string) error {
 	}
 	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
 		return status.Errorf(codes.InvalidArgument, "%s %q must be a clean absolute path", field, p)
+	}
+	return nil
+}
+
+// nodeCheckVolumePath validates the volume_path of NodeGetVolumeStats and
+// NodeExpandVolume. Only the empty path is malformed; any other path that is
+// not clean and absolute cannot be where we published a volume, so the
+// truthful answer is NotFound (what the CSI spec asks for an unknown path).
+func nodeCheckVolumePath(p string) error {
+	if p == "" {
+		return status.Error(codes.InvalidArgument, "volume_path is required")
+	}
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return status.Errorf(codes.NotFound, "volume_path %q is not a published volume (not a clean absolute path)", p)
 	}
 	return nil
 }
@@ -80,8 +97,9 @@ func nodeCheckCapability(c *csi.VolumeCapability, ctxFSType string) (nodeVolumeC
 		return out, status.Error(codes.InvalidArgument, "volume_capability.access_mode is required")
 	}
 	switch m := c.GetAccessMode().GetMode(); m {
+	case csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER:
+		out.SingleTarget = true
 	case csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER,
-		csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
 		csi.VolumeCapability_AccessMode_SINGLE_NODE_MULTI_WRITER:
 	case csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY:
 		out.ReadOnly = true

@@ -177,3 +177,11 @@ func SocketPath(endpoint string) (string, error) {
 	}
 	return p, nil
 }
+
+// DefaultConfig returns a Config holding every flag's default, for tests and
+// tools that build a Config in code.
+func DefaultConfig() Config {
+	var c Config
+	c.RegisterFlags(flag.NewFlagSet("defaults", flag.ContinueOnError))
+	return c
+}
