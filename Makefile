@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 20m
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME     ?= 60s
 
-.PHONY: all build test test-deps lint fmt vet bench demo e2e fuzz diagram clean
+.PHONY: all build test test-deps tools lint fmt vet bench demo e2e fuzz diagram clean
 
 all: build
 
@@ -14,12 +14,20 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-## test: everything CI runs (installs missing test tools first; needs root for loop devices and mounts)
+## test: everything CI runs. Installs missing test tools, builds (or reuses
+## from ~/.cache/rds-csi/tools) the real Kubernetes control plane and CSI
+## sidecars, then runs every test with -race. Needs root (loop devices, mounts).
+## Tests needing Kubernetes fail, never skip, when the binaries are missing.
 test: test-deps build
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	@bin_dir="$$(test/tools/build.sh)" && \
+	RDS_CSI_TOOLS_BIN="$$bin_dir" RDS_CSI_REQUIRE_K8S=1 $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
 test-deps:
 	./hack/install-test-deps.sh
+
+## tools: build (or find cached) etcd, kube-apiserver, kube-controller-manager, kubectl, the CSI sidecars and snapshot CRDs
+tools:
+	@test/tools/build.sh
 
 vet:
 	$(GO) vet ./...
