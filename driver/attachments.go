@@ -15,6 +15,11 @@ import (
 // with backoff until the other node lets go.
 var ErrAttachedElsewhere = errors.New("volume is attached to another node")
 
+// ErrAttachmentsNotReady: the attachment state cannot decide yet (e.g. its
+// Kubernetes caches are not synced). The controller answers Unavailable, so
+// the external-attacher retries instead of failing the attach.
+var ErrAttachmentsNotReady = errors.New("attachment state not ready")
+
 // MaxMultiNodeAttachments bounds MULTI_NODE_MULTI_WRITER block volumes: a
 // KubeVirt live migration needs the source and the target node, no more.
 const MaxMultiNodeAttachments = 2

@@ -43,7 +43,7 @@ func rdsStatus(err error, op, id string) error {
 	}
 	var code codes.Code
 	switch {
-	case errors.Is(err, rds.ErrUnavailable):
+	case errors.Is(err, rds.ErrUnavailable), errors.Is(err, ErrAttachmentsNotReady):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
 	"github.com/srvlab/rds-csi/driver"
+	"github.com/srvlab/rds-csi/driver/attachment"
 	"github.com/srvlab/rds-csi/driver/device"
 	"github.com/srvlab/rds-csi/driver/kube"
 	"github.com/srvlab/rds-csi/fsm"
@@ -20,6 +22,12 @@ import (
 	"github.com/srvlab/rds-csi/queue"
 	"github.com/srvlab/rds-csi/rds"
 )
+
+// metricsSet is the registry and the shared workqueue metrics provider.
+type metricsSet struct {
+	registry  *prometheus.Registry
+	workqueue *metrics.Workqueue
+}
 
 // Version is the driver version reported by GetPluginInfo; set with
 // -ldflags "-X github.com/srvlab/rds-csi/cmd/rds-csi/app.Version=...".
@@ -44,6 +52,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	queueMetrics := metrics.NewWorkqueue(reg)
+	metricSet := &metricsSet{registry: reg, workqueue: queueMetrics}
 
 	client, err := kubeClient(ctx, cfg)
 	if err != nil {
@@ -60,6 +69,7 @@ func Run(ctx context.Context, cfg Config) error {
 		node       csi.NodeServer
 		live       func() error
 		ready      func() bool
+		attachCtl  *attachment.Controller
 	)
 	goRun := func(name string, f func() error) {
 		wg.Go(func() {
@@ -99,13 +109,24 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
+		var attachments driver.Attachments = driver.NewMemoryAttachments()
+		nodeExistsFn := nodeExists(cfg)
+		if client != nil {
+			// Attachment truth from VolumeAttachments; it subscribes to
+			// Reconnected, so it is built before the FSM loop starts.
+			attachCtl, err = newAttachmentController(cfg, client, conn, machine, recorder, metricSet, logger)
+			if err != nil {
+				return err
+			}
+			attachments, nodeExistsFn = attachCtl.Attachments(), attachCtl.NodeExists
+		}
 		host, _, _ := net.SplitHostPort(cfg.RDSAddress)
 		cs, err := driver.NewControllerServer(driver.ControllerConfig{
 			DriverName:         cfg.DriverName,
 			RDS:                conn,
 			Connected:          machine.Connected,
-			Attachments:        driver.NewMemoryAttachments(),
-			NodeExists:         nodeExists(cfg, client),
+			Attachments:        attachments,
+			NodeExists:         nodeExistsFn,
 			DefaultNVMeAddress: host,
 			Logger:             logger,
 		})
@@ -114,6 +135,14 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		controller, live, ready = cs, machine.Live, machine.Connected
 		goRun("connection FSM", func() error { return machine.Run(ctx) })
+		if attachCtl != nil {
+			goRun("attachment reconciler", func() error {
+				if err := attachCtl.Start(ctx); err != nil {
+					return err
+				}
+				return attachCtl.Run(ctx)
+			})
+		}
 	}
 
 	if cfg.HasNode() {
@@ -152,6 +181,13 @@ func Run(ctx context.Context, cfg Config) error {
 		goRun("metrics server", func() error { return metrics.Serve(ctx, cfg.MetricsAddress, handler) })
 	}
 
+	if attachCtl != nil {
+		// The socket does not exist before the first pass: nothing can
+		// publish on stale attachment state left over from before a restart.
+		if err := awaitStartupPass(ctx, cfg, attachCtl); err != nil {
+			return err
+		}
+	}
 	if err := server.Listen(); err != nil {
 		return err
 	}
@@ -186,9 +222,9 @@ func kubeClient(ctx context.Context, cfg Config) (kubernetes.Interface, error) {
 
 // nodeExists tells ControllerPublish whether a node id is real. With the node
 // plugin in the same process (mode all, e.g. sanity) the only node is ours;
-// otherwise every well-formed id is accepted (the attacher only publishes to
-// nodes that exist).
-func nodeExists(cfg Config, _ kubernetes.Interface) func(context.Context, string) (bool, error) {
+// otherwise, without Kubernetes, every well-formed id is accepted. With
+// Kubernetes the attachment controller answers from its Node cache.
+func nodeExists(cfg Config) func(context.Context, string) (bool, error) {
 	if cfg.Mode != ModeAll {
 		return nil
 	}

@@ -1,0 +1,86 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/srvlab/rds-csi/driver/attachment"
+	"github.com/srvlab/rds-csi/driver/kube"
+	"github.com/srvlab/rds-csi/fsm"
+	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/rds"
+)
+
+// newAttachmentController builds the VolumeAttachment-backed attachment
+// state and reconciler. It must be created before the FSM runs, because it
+// subscribes to the Reconnected notification.
+func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient rds.Client, machine *fsm.Machine,
+	recorder kube.Recorder, reg *metricsSet, logger klog.Logger) (*attachment.Controller, error) {
+	pod, _ := kube.PodFromEnv()
+	namespace := cfg.LeaderElectionNamespace
+	var podName string
+	var podUID types.UID
+	if pod != nil {
+		podName, podUID = pod.Name, pod.UID
+		if namespace == "" {
+			namespace = pod.Namespace
+		}
+	}
+	if cfg.LeaderElection {
+		if namespace == "" {
+			return nil, errors.New("--leader-election needs the Lease namespace: set --leader-election-namespace or POD_NAMESPACE")
+		}
+		if podName == "" {
+			host, err := os.Hostname()
+			if err != nil {
+				return nil, fmt.Errorf("--leader-election needs an identity (POD_NAME or the hostname): %w", err)
+			}
+			podName = host
+		}
+	}
+	return attachment.New(attachment.Config{
+		Client:         client,
+		DriverName:     cfg.DriverName,
+		Namespace:      namespace,
+		PodName:        podName,
+		PodUID:         podUID,
+		GracePeriod:    cfg.AttachmentGracePeriod,
+		ResyncPeriod:   cfg.AttachmentResyncPeriod,
+		RDS:            rdsClient,
+		Connected:      machine.Connected,
+		Reconnected:    machine.Subscribe(),
+		Events:         recorder,
+		Metrics:        metrics.NewAttachment(reg.registry),
+		QueueMetrics:   reg.workqueue,
+		LeaderElection: cfg.LeaderElection,
+		Logger:         logger.WithName("attachment"),
+	})
+}
+
+// awaitStartupPass waits for the attachment controller's first full pass
+// (started by its Run) before the gRPC server may serve, bounded by
+// --startup-reconcile-timeout. On timeout it says so and lets the caller serve
+// anyway: a controller that never serves helps nobody, and publishes answer
+// Unavailable until the caches are synced.
+func awaitStartupPass(ctx context.Context, cfg Config, ac *attachment.Controller) error {
+	logger := klog.FromContext(ctx)
+	waitCtx, cancel := context.WithTimeout(ctx, cfg.StartupReconcileTimeout)
+	defer cancel()
+	summary, err := ac.StartupPass(waitCtx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		logger.Error(err, "Startup attachment reconciliation did not finish in time: serving anyway; it continues in the background",
+			"timeout", cfg.StartupReconcileTimeout)
+		return nil
+	}
+	logger.Info("Startup attachment reconciliation finished before serving", "summary", summary.String())
+	return nil
+}
