@@ -1,0 +1,189 @@
+package attachment
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/queue"
+	"github.com/srvlab/rds-csi/rds"
+)
+
+// Defaults of Config.
+const (
+	// DefaultGracePeriod: how long a node may be NotReady before its
+	// attachments stop blocking a publish elsewhere. Long enough to ride out a
+	// kubelet restart, short against a storage outage.
+	DefaultGracePeriod = 30 * time.Second
+	// DefaultResyncPeriod: the periodic full pass that catches anything the
+	// event producers missed (e.g. an export turned off by hand on the RDS).
+	DefaultResyncPeriod = 5 * time.Minute
+	// DefaultWorkers: reconcile workers. Most passes are pure cache reads;
+	// RDS calls share one SSH connection, so more workers would only queue there.
+	DefaultWorkers = 4
+	// DefaultInFlightTTL: how long an accepted publish counts without its
+	// VolumeAttachment showing attached=true. The external-attacher writes the
+	// status right after ControllerPublish returns; the TTL only bounds the
+	// damage of an attacher that died in between.
+	DefaultInFlightTTL = 2 * time.Minute
+	// Leader election defaults (client-go's usual 15/10/2).
+	DefaultLeaseDuration = 15 * time.Second
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultRetryPeriod   = 2 * time.Second
+	// DefaultLeaseName is the Lease object in Config.Namespace.
+	DefaultLeaseName = "rds-csi-attachment"
+)
+
+// Backoff of a volume whose reconcile must be retried (RDS not connected or
+// failing). Capped at a minute: after a reconnect the Reconnected
+// notification retries attached volumes at once anyway.
+var defaultBackoff = queue.LimiterConfig{Base: time.Second, Max: time.Minute}
+
+// Config configures New. Client and DriverName are required.
+type Config struct {
+	// Client reads Nodes, VolumeAttachments and PersistentVolumes, writes the
+	// leader Lease. Required.
+	Client kubernetes.Interface
+	// DriverName filters VolumeAttachments (spec.attacher) and PVs
+	// (spec.csi.driver). Required.
+	DriverName string
+	// Namespace, PodName and PodUID identify the controller Pod (downward
+	// API): the Lease lives in Namespace, the identity is PodName, and the
+	// StartupReconciliation event is about this Pod. PodName is required with
+	// LeaderElection; without it the Pod event is skipped.
+	Namespace string
+	PodName   string
+	PodUID    types.UID
+
+	// GracePeriod: NotReady time before an attachment is stale (default 30 s).
+	GracePeriod time.Duration
+	// ResyncPeriod: full reconcile pass interval (default 5 min).
+	ResyncPeriod time.Duration
+	// Workers: reconcile workers (default 4).
+	Workers int
+	// InFlightTTL: lifetime of an accepted publish without attached VA
+	// (default 2 min).
+	InFlightTTL time.Duration
+	// Backoff of retried volumes (default 1 s doubling to 1 min, ±10 % jitter).
+	Backoff queue.LimiterConfig
+
+	// RDS is checked for attached volumes; nil skips the RDS checks.
+	RDS rds.Client
+	// Connected reports whether the connection FSM is Connected; nil means
+	// always. While false, volumes that need the RDS are retried with backoff.
+	Connected func() bool
+	// Reconnected delivers one value per reconnect (fsm Subscribe()); every
+	// attached volume is then reconciled at once. Nil: never.
+	Reconnected <-chan struct{}
+
+	// Events receives events; a tools/events EventRecorder fits as is. Nil:
+	// events are only logged.
+	Events EventSink
+	// Metrics of the reconciler; nil: unregistered metrics.
+	Metrics *metrics.Attachment
+	// QueueMetrics receives the workqueue metrics (queue name
+	// "attachment"); nil: none.
+	QueueMetrics workqueue.MetricsProvider
+	// Clock drives staleness, delays and the resync ticker; nil: real clock.
+	Clock clock.WithTicker
+	// Logger is used as is (the caller names it, e.g. WithName("attachment"));
+	// the zero value takes the logger of Start's context, named "attachment".
+	Logger klog.Logger
+
+	// LeaderElection runs the workers only while holding the Lease
+	// LeaseName in Namespace with identity PodName.
+	LeaderElection bool
+	LeaseName      string        // default DefaultLeaseName
+	LeaseDuration  time.Duration // default 15 s
+	RenewDeadline  time.Duration // default 10 s
+	RetryPeriod    time.Duration // default 2 s
+}
+
+// withDefaults fills in every zero field that has a default.
+func (c Config) withDefaults() Config {
+	if c.GracePeriod == 0 {
+		c.GracePeriod = DefaultGracePeriod
+	}
+	if c.ResyncPeriod == 0 {
+		c.ResyncPeriod = DefaultResyncPeriod
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.InFlightTTL == 0 {
+		c.InFlightTTL = DefaultInFlightTTL
+	}
+	if c.Backoff.Base == 0 && c.Backoff.Max == 0 {
+		c.Backoff.Base, c.Backoff.Max = defaultBackoff.Base, defaultBackoff.Max
+	}
+	if c.Connected == nil {
+		c.Connected = func() bool { return true }
+	}
+	if c.Events == nil {
+		c.Events = nopSink{}
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewAttachment(nil)
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.LeaseName == "" {
+		c.LeaseName = DefaultLeaseName
+	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.RenewDeadline == 0 {
+		c.RenewDeadline = DefaultRenewDeadline
+	}
+	if c.RetryPeriod == 0 {
+		c.RetryPeriod = DefaultRetryPeriod
+	}
+	return c
+}
+
+// validate reports every configuration error at once.
+func (c Config) validate() error {
+	var errs []error
+	if c.Client == nil {
+		errs = append(errs, errors.New("attachment: a Kubernetes client is required"))
+	}
+	if c.DriverName == "" {
+		errs = append(errs, errors.New("attachment: the driver name is required"))
+	}
+	for name, d := range map[string]time.Duration{
+		"grace period": c.GracePeriod, "resync period": c.ResyncPeriod, "in-flight TTL": c.InFlightTTL,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("attachment: %s %v is negative", name, d))
+		}
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("attachment: %d workers", c.Workers))
+	}
+	if err := c.Backoff.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("attachment backoff: %w", err))
+	}
+	if c.LeaderElection {
+		if c.PodName == "" || c.Namespace == "" {
+			errs = append(errs, errors.New("attachment: leader election needs the pod name and namespace"))
+		}
+		// The same constraints leaderelection.NewLeaderElector enforces,
+		// reported at startup instead of at the first election.
+		if c.LeaseDuration <= c.RenewDeadline {
+			errs = append(errs, fmt.Errorf("attachment: lease duration %v must exceed renew deadline %v", c.LeaseDuration, c.RenewDeadline))
+		}
+		if c.RenewDeadline <= time.Duration(1.2*float64(c.RetryPeriod)) {
+			errs = append(errs, fmt.Errorf("attachment: renew deadline %v must exceed 1.2 × retry period %v", c.RenewDeadline, c.RetryPeriod))
+		}
+	}
+	return errors.Join(errs...)
+}

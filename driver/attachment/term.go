@@ -1,0 +1,163 @@
+package attachment
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/srvlab/rds-csi/queue"
+)
+
+// term is one stretch of running the reconcile workers: the whole of Run
+// without leader election, one leadership with it. Each term has its own
+// queue, shut down when the term ends (waiting items are dropped), and
+// starts with a full pass, so nothing carries over between terms that the
+// caches cannot rebuild.
+type term struct {
+	q queue.Interface[string]
+
+	mu sync.Mutex
+	// backoff holds the keys waiting out a failure delay. Producers leave
+	// them alone: an Add would process the key now *and* again when its
+	// delay ends, bypassing the backoff (workqueue semantics). Their next
+	// pass reads the caches fresh anyway.
+	backoff map[string]struct{}
+
+	// view is the current pass's RDS listing, if any.
+	view atomic.Pointer[rdsView]
+	// initial is the term's first full pass (set once, before the workers
+	// start; atomic because StartupPass reads it from outside).
+	initial atomic.Pointer[pass]
+}
+
+func (t *term) inBackoff(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.backoff[key]
+	return ok
+}
+
+func (t *term) setBackoff(key string, on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on {
+		t.backoff[key] = struct{}{}
+	} else {
+		delete(t.backoff, key)
+	}
+}
+
+// enqueue adds a key now or after a delay, unless it is waiting out a
+// backoff.
+func (t *term) enqueue(key string, after time.Duration) {
+	if t.inBackoff(key) {
+		return
+	}
+	if after > 0 {
+		t.q.AddAfter(key, after)
+		return
+	}
+	t.q.Add(key)
+}
+
+// retryNow ends a key's backoff and processes it at once: used when the
+// reason for the backoff (the RDS connection) has just come back. The
+// key's pending delayed entry still fires later: one extra, harmless pass.
+func (t *term) retryNow(key string) {
+	t.setBackoff(key, false)
+	t.q.Forget(key)
+	t.q.Add(key)
+}
+
+// runTerm runs one term until ctx is done and returns after all of its
+// goroutines have ended.
+func (c *Controller) runTerm(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	q, err := queue.New[string](queue.Config{
+		Name:            "attachment",
+		Limiter:         c.cfg.Backoff,
+		MetricsProvider: c.cfg.QueueMetrics,
+		Clock:           c.clock,
+	})
+	if err != nil { // validated in New: unreachable
+		logger.Error(err, "Cannot create the attachment queue")
+		return
+	}
+	t := &term{q: q, backoff: map[string]struct{}{}}
+
+	// Publish the term before listing the volumes: a change that lands in
+	// between is then enqueued by its handler instead of being lost.
+	c.term.Store(t)
+	c.cfg.Metrics.Leader.Set(1)
+	defer func() {
+		c.term.CompareAndSwap(t, nil)
+		c.cfg.Metrics.Leader.Set(0)
+	}()
+
+	keys := c.allVolumes(false)
+	initial := newPass(keys)
+	t.initial.Store(initial)
+	c.newView(t)
+	for _, k := range keys {
+		q.Add(k)
+	}
+	logger.Info("Attachment reconcile term started", "volumes", len(keys), "workers", c.cfg.Workers)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { c.announcePass(ctx, initial) })
+	wg.Go(func() { c.resyncLoop(ctx, t) })
+	wg.Go(func() { c.reconnectLoop(ctx, t) })
+	c.work(ctx, t)
+	wg.Wait()
+	logger.Info("Attachment reconcile term ended")
+}
+
+// resyncLoop enqueues every volume each ResyncPeriod.
+func (c *Controller) resyncLoop(ctx context.Context, t *term) {
+	tick := c.clock.NewTicker(c.cfg.ResyncPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C():
+			keys := c.allVolumes(false)
+			klog.FromContext(ctx).V(2).Info("Periodic attachment resync", "volumes", len(keys))
+			c.newView(t)
+			for _, k := range keys {
+				t.enqueue(k, 0)
+			}
+		}
+	}
+}
+
+// reconnectLoop reconciles every attached volume when the RDS connection
+// comes back: exports may have been lost with an RDS restart, and volumes
+// waiting out a backoff because of the outage should not wait any longer.
+func (c *Controller) reconnectLoop(ctx context.Context, t *term) {
+	if c.cfg.Reconnected == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-c.cfg.Reconnected:
+			if !ok {
+				return
+			}
+			keys := c.allVolumes(true)
+			klog.FromContext(ctx).Info("RDS reconnected: reconciling every attached volume", "volumes", len(keys))
+			c.newView(t)
+			for _, k := range keys {
+				if c.onEnqueue != nil {
+					c.onEnqueue(k, 0)
+				}
+				t.retryNow(k)
+			}
+		}
+	}
+}
