@@ -97,7 +97,7 @@ func TestNodeLoopBlockVolume(t *testing.T) {
 	nodeWantCode(t, err, codes.NotFound)
 
 	// Expansion of a block volume: rescan, report the new size.
-	e.grow(nodeVolA, 96<<20)
+	e.grow(96 << 20)
 	exp, err := e.ns.NodeExpandVolume(context.Background(), &csi.NodeExpandVolumeRequest{
 		VolumeId: nodeVolA, VolumePath: target, VolumeCapability: vcap,
 		CapacityRange: &csi.CapacityRange{RequiredBytes: 96 << 20},
@@ -143,7 +143,7 @@ func TestNodeLoopExpandXFSOnline(t *testing.T) {
 	e.must(e.publish(nodeVolA, target, vcap, false))
 	before := nodeStatfsBytes(t, target)
 
-	e.grow(nodeVolA, 2*nodeSize)
+	e.grow(2 * nodeSize)
 	exp, err := e.ns.NodeExpandVolume(context.Background(), &csi.NodeExpandVolumeRequest{
 		VolumeId: nodeVolA, VolumePath: target, VolumeCapability: vcap,
 		CapacityRange: &csi.CapacityRange{RequiredBytes: 2 * nodeSize},
@@ -195,7 +195,7 @@ func TestNodeLoopExpandExt4(t *testing.T) {
 	e.must(os.WriteFile(filepath.Join(target, "keep.txt"), []byte("precious"), 0o644))
 	before := nodeStatfsBytes(t, target)
 
-	e.grow(nodeVolA, 2*nodeSize)
+	e.grow(2 * nodeSize)
 	req := &csi.NodeExpandVolumeRequest{
 		VolumeId: nodeVolA, VolumePath: target, VolumeCapability: vcap,
 		CapacityRange: &csi.CapacityRange{RequiredBytes: 2 * nodeSize},
@@ -224,7 +224,7 @@ func TestNodeLoopExpandExt4(t *testing.T) {
 	// filesystem (e2fsck -f, resize2fs) before mounting it.
 	e.must(e.unpublish(nodeVolA, target))
 	e.must(e.unstage(nodeVolA))
-	e.grow(nodeVolA, 3*nodeSize)
+	e.grow(3 * nodeSize)
 	e.must(e.stage(nodeVolA, vc, vcap))
 	e.must(e.publish(nodeVolA, target, vcap, false))
 	if after := nodeStatfsBytes(t, target); after < 3*nodeSize*9/10 {
@@ -259,7 +259,7 @@ func TestNodeLoopGrowExt4Offline(t *testing.T) {
 	e.must(e.ns.mkfs(ctx, dev, "ext4"))
 	size0, err := e.ns.extSize(ctx, dev)
 	e.must(err)
-	e.grow(nodeVolA, 2*nodeSize)
+	e.grow(2 * nodeSize)
 	e.must(e.conn.Rescan(ctx, rds.NQNFor(nodeVolA)))
 	need, err := e.ns.extNeedsGrowth(ctx, dev)
 	e.must(err)

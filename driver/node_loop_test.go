@@ -152,7 +152,8 @@ func (e *nodeLoopEnv) volume(id string, size int64) map[string]string {
 	return map[string]string{CtxFilePath: rdsPath, CtxNQN: rds.NQNFor(id)}
 }
 
-func (e *nodeLoopEnv) grow(id string, size int64) {
+func (e *nodeLoopEnv) grow(size int64) { // the tests grow volume A only
+	id := nodeVolA
 	e.t.Helper()
 	if err := os.Truncate(filepath.Join(e.root, rds.FilePathFor(rds.DefaultVolumePath, id)), size); err != nil {
 		e.t.Fatal(err)

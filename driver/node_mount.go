@@ -137,7 +137,7 @@ func (ns *NodeServer) bindMount(ctx context.Context, source, target string, read
 	if err := ns.mountCmd(ctx, "", target, "", remountOpts); err != nil {
 		// Never leave a writable mount behind a read-only request.
 		if uerr := ns.unmountAll(ctx, target); uerr != nil {
-			return fmt.Errorf("%w (and undoing the bind failed: %v)", err, uerr)
+			return fmt.Errorf("%w (and undoing the bind failed: %w)", err, uerr)
 		}
 		return err
 	}

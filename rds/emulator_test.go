@@ -193,7 +193,8 @@ func TestFaultsAreClassified(t *testing.T) {
 			t.Fatal("in-flight command did not fail after drop")
 		}
 		select {
-		case <-c.Lost():
+		case lostErr := <-c.Lost():
+			t.Logf("loss signalled: %v", lostErr)
 		case <-time.After(5 * time.Second):
 			t.Fatal("connection loss was not signalled")
 		}

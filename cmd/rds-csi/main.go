@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"os/signal"
@@ -14,30 +15,32 @@ import (
 	"github.com/srvlab/rds-csi/cmd/rds-csi/app"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run returns the exit code, so that deferred cleanup runs before os.Exit.
+func run() int {
 	fs := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
 	klog.InitFlags(fs)
 	var cfg app.Config
 	cfg.RegisterFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			os.Exit(0)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
 		}
-		os.Exit(2)
+		return 2
 	}
 	if err := cfg.Validate(); err != nil {
 		klog.ErrorS(err, "Invalid configuration")
 		klog.Flush()
-		os.Exit(2)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ctx = klog.NewContext(ctx, klog.Background())
-	err := app.Run(ctx, cfg)
-	klog.Flush()
-	if err != nil {
+	defer klog.Flush()
+	if err := app.Run(ctx, cfg); err != nil {
 		klog.ErrorS(err, "rds-csi failed")
-		klog.Flush()
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

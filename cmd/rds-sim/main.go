@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.Identity, "identity", sim.DefaultIdentity, "answer of /system identity print")
 	klog.InitFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: rds-sim --data-dir DIR --authorized-keys FILE [flags]\n\n"+
+		_, _ = fmt.Fprintf(fs.Output(), "Usage: rds-sim --data-dir DIR --authorized-keys FILE [flags]\n\n"+
 			"Emulates a MikroTik ROSE Data Server's RouterOS CLI over SSH.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -53,18 +53,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rds-sim: unexpected arguments %q\n", fs.Args())
+		_, _ = fmt.Fprintf(stderr, "rds-sim: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
 	size, err := sim.ParseSize(capacity)
 	if err != nil {
-		fmt.Fprintf(stderr, "rds-sim: --capacity: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "rds-sim: --capacity: %v\n", err)
 		return 2
 	}
 	cfg.Capacity = size
 	cfg.Latency = sim.Latency(latency)
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "rds-sim: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "rds-sim: %v\n", err)
 		return 2
 	}
 

@@ -58,7 +58,7 @@ func NewLoop(o LoopOptions) (*Loop, error) {
 		return nil, fmt.Errorf("loop root: %w", err)
 	}
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("loop root %q is not a directory (%v)", o.Root, err)
+		return nil, fmt.Errorf("loop root %q is not a directory: %w", o.Root, err)
 	}
 	if o.ManagedPrefix == "" {
 		o.ManagedPrefix = DefaultManagedPrefix

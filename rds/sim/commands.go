@@ -112,9 +112,6 @@ type addRequest struct {
 	filePath string
 	size     int64 // 0: not given
 	slot     string
-	export   bool
-	port     int
-	nqn      string
 	copyFrom *findExpr
 }
 

@@ -96,7 +96,7 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if _, _, err := splitPort(c.Listen); err != nil {
+	if _, err := splitPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen address %q: %w", c.Listen, err))
 	}
 	if c.DataDir == "" {
@@ -127,22 +127,23 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func splitPort(addr string) (string, int, error) {
+// splitPort returns the host of a host:port address whose port is a number.
+func splitPort(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, err
+		return "", err
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 0 || n > 65535 {
-		return "", 0, fmt.Errorf("bad port %q", port)
+		return "", fmt.Errorf("bad port %q", port)
 	}
-	return host, n, nil
+	return host, nil
 }
 
 // checkLoopback refuses anything but a loopback host: the control endpoint
 // has no authentication, so it must never be reachable from the network.
 func checkLoopback(addr string) error {
-	host, _, err := splitPort(addr)
+	host, err := splitPort(addr)
 	if err != nil {
 		return err
 	}

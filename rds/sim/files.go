@@ -161,7 +161,7 @@ func listFiles(dataDir, pool string, created map[string]time.Time) ([]fileEntry,
 			}
 			return err
 		}
-		if p == root || !(d.IsDir() || d.Type().IsRegular()) {
+		if p == root || (!d.IsDir() && !d.Type().IsRegular()) {
 			return nil
 		}
 		info, err := d.Info()

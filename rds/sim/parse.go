@@ -390,7 +390,7 @@ func (p *parser) name() string {
 	start := p.pos
 	for !p.eof() {
 		c := p.s[p.pos]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+		if !isNameByte(c) {
 			break
 		}
 		p.pos++
@@ -403,4 +403,9 @@ func (p *parser) name() string {
 func (p *parser) atWordEnd(inBracket bool) bool {
 	c := p.peek()
 	return p.eof() || c == ' ' || c == '\t' || inBracket && c == ']'
+}
+
+// isNameByte reports whether c may appear in a RouterOS command or argument name.
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }

@@ -155,12 +155,12 @@ func TestConcurrentSessionsOnOneConnection(t *testing.T) {
 			defer wg.Done()
 			id := fmt.Sprintf("pvc-c%02d", i)
 			if out, exit, err := simtest.Exec(c, addCmd(id, "/storage-pool/c/"+id+".img", "1G")); err != nil || exit != 0 || out != "" {
-				errs <- fmt.Errorf("add %s: %q %d %v", id, out, exit, err)
+				errs <- fmt.Errorf("add %s: %q %d %w", id, out, exit, err)
 				return
 			}
 			out, exit, err := simtest.Exec(c, "/disk print detail where slot="+id)
 			if err != nil || exit != 0 || !strings.Contains(out, `slot="`+id+`"`) {
-				errs <- fmt.Errorf("print %s: %q %d %v", id, out, exit, err)
+				errs <- fmt.Errorf("print %s: %q %d %w", id, out, exit, err)
 			}
 		}()
 	}
@@ -633,7 +633,10 @@ func TestCloseReleasesHeldCommands(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- e.Server.Close() }()
 	select {
-	case <-closed:
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close blocked on a held command")
 	}

@@ -81,6 +81,11 @@ func awaitStartupPass(ctx context.Context, cfg Config, ac *attachment.Controller
 			"timeout", cfg.StartupReconcileTimeout)
 		return nil
 	}
+	if summary.Role == attachment.RoleFollower {
+		// No pass ran here: its zero counts would read as "nothing to do".
+		logger.Info("Another replica leads attachment reconciliation: serving without a startup pass of our own", "leader", summary.Leader)
+		return nil
+	}
 	logger.Info("Startup attachment reconciliation finished before serving", "summary", summary.String())
 	return nil
 }

@@ -1,0 +1,31 @@
+// Package integration proves the RDS connection's acceptance points at the
+// process level: the real rds-sim and rds-csi binaries run as subprocesses,
+// and the tests watch them from outside, the way Kubernetes does, over the
+// CSI unix socket (Identity.Probe) and the metrics address (/metrics,
+// /readyz).
+//
+// TestMain builds both binaries once into a temporary directory. Every child
+// runs in its own process group, dies with the test binary (Pdeathsig) and is
+// killed in t.Cleanup; its log is kept in a file and printed when the test
+// fails.
+//
+// The timing assertions are acceptance measurements with explicit
+// tolerances; every measured interval is logged, so `go test -v` shows the
+// numbers. The tests run one after the other (never t.Parallel): they
+// measure wall-clock latencies on a shared machine.
+//
+// Environment:
+//
+//	RDS_CSI_FULL_BACKOFF=1  also measure the production reconnect schedule
+//	                        (1, 2, 4, 8, 16, 16 s) and the loss of a stable
+//	                        (≥ 30 s) connection: about two more minutes. By
+//	                        default only the scaled schedule runs
+//	                        (--reconnect-base=250ms --reconnect-max=4s), which
+//	                        keeps the package under a minute.
+//
+// Typical use:
+//
+//	go test -race -v ./test/integration/
+//	RDS_CSI_FULL_BACKOFF=1 go test -v -run Backoff -timeout 10m ./test/integration/
+//	go test -run '^$' -bench Probe ./test/integration/
+package integration
