@@ -18,9 +18,15 @@ build:
 ## from ~/.cache/rds-csi/tools) the real Kubernetes control plane and CSI
 ## sidecars, then runs every test with -race. Needs root (loop devices, mounts).
 ## Tests needing Kubernetes fail, never skip, when the binaries are missing.
+## The packages that run whole processes and measure real time (reconnect
+## schedule, failover, end to end) run one at a time after the rest, so that
+## their tolerances are not eaten by the parallel compile-and-test phase.
+SERIAL_PKGS := ./test/integration/ ./test/attachment/ ./test/e2e/
 test: test-deps build
 	@bin_dir="$$(test/tools/build.sh)" && \
-	RDS_CSI_TOOLS_BIN="$$bin_dir" RDS_CSI_REQUIRE_K8S=1 $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	export RDS_CSI_TOOLS_BIN="$$bin_dir" RDS_CSI_REQUIRE_K8S=1 && \
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e /test/integration -e /test/attachment -e /test/e2e) && \
+	$(GO) test -race -p 1 -timeout $(TEST_TIMEOUT) $(SERIAL_PKGS)
 
 test-deps:
 	./hack/install-test-deps.sh
