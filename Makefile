@@ -31,6 +31,14 @@ test: test-deps build
 test-deps:
 	./hack/install-test-deps.sh
 
+## demo: start the emulator and the controller, walk through the volume lifecycle and an RDS restart
+demo: build
+	$(GO) run ./test/demo --bin $(BIN)
+
+## bench: provisioning benchmark against the emulator with hardware-like latency (1, 8, 64 concurrent)
+bench:
+	$(GO) test -bench . -run '^$$' -benchtime=10s -timeout 10m ./test/bench/
+
 ## tools: build (or find cached) etcd, kube-apiserver, kube-controller-manager, kubectl, the CSI sidecars and snapshot CRDs
 tools:
 	@test/tools/build.sh

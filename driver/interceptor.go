@@ -67,13 +67,32 @@ func unaryInterceptor(base klog.Logger, ops *metrics.Operations) grpc.UnaryServe
 		elapsed := time.Since(start)
 		ops.Observe(method, code.String(), elapsed)
 		if err != nil {
-			logger.Error(err, "GRPC call failed", "code", code.String(), "duration", elapsed)
+			if expectedFailure(code) {
+				// Answers the sidecars retry or that describe the caller's
+				// request: an RDS outage must not flood the log at error level.
+				logger.V(2).Info("GRPC call failed", "err", err, "code", code.String(), "duration", elapsed)
+			} else {
+				logger.Error(err, "GRPC call failed", "code", code.String(), "duration", elapsed)
+			}
 			return nil, err
 		}
 		logger.V(outcome).Info("GRPC call succeeded", "duration", elapsed)
 		logger.V(payload).Info("GRPC response", "response", protosanitizer.StripSecrets(resp))
 		return resp, nil
 	}
+}
+
+// expectedFailure reports codes that are part of normal operation: retryable
+// conditions (outage, lock contention, idempotency races) and answers about
+// the request itself. Internal, Unknown and the like stay errors.
+func expectedFailure(code codes.Code) bool {
+	switch code {
+	case codes.Unavailable, codes.Aborted, codes.NotFound, codes.AlreadyExists,
+		codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange,
+		codes.ResourceExhausted, codes.Canceled, codes.DeadlineExceeded:
+		return true
+	}
+	return false
 }
 
 // callRecovering runs the handler and turns a panic into Internal, so one
