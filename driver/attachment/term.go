@@ -141,6 +141,14 @@ func (c *Controller) reconnectLoop(ctx context.Context, t *term) {
 	if c.cfg.Reconnected == nil {
 		return
 	}
+	// A notification that arrived while this replica had no term (a follower
+	// keeps its FSM connected, and the first connect notifies too) is stale:
+	// the term's own first full pass covers it. Acting on it would announce a
+	// reconnect that did not happen and run a second full pass.
+	select {
+	case <-c.cfg.Reconnected:
+	default:
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -59,6 +59,9 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 		Metrics:        metrics.NewAttachment(reg.registry),
 		QueueMetrics:   reg.workqueue,
 		LeaderElection: cfg.LeaderElection,
+		LeaseDuration:  cfg.LeaseDuration,
+		RenewDeadline:  cfg.RenewDeadline,
+		RetryPeriod:    cfg.RetryPeriod,
 		Logger:         logger.WithName("attachment"),
 	})
 }

@@ -55,6 +55,9 @@ type Config struct {
 	StartupReconcileTimeout time.Duration
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
 }
 
 // RegisterFlags binds every field to a flag of fs with its default.
@@ -88,6 +91,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StartupReconcileTimeout, "startup-reconcile-timeout", 30*time.Second, "upper bound of the startup reconcile pass before the gRPC server serves")
 	fs.BoolVar(&c.LeaderElection, "leader-election", false, "run attachment reconciliation only on the Lease holder")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: POD_NAMESPACE)")
+	fs.DurationVar(&c.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a replica waits for a silent leader before taking over")
+	fs.DurationVar(&c.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader keeps retrying a renewal before it steps down")
+	fs.DurationVar(&c.RetryPeriod, "leader-election-retry-period", 2*time.Second, "interval between leader-election attempts")
 }
 
 // HasController reports whether the controller service runs.
@@ -144,6 +150,10 @@ func (c *Config) Validate() error {
 		}
 		if c.ReconnectMax < c.ReconnectBase {
 			bad("--reconnect-max=%s is below --reconnect-base=%s", c.ReconnectMax, c.ReconnectBase)
+		}
+		if c.LeaderElection && (c.RetryPeriod <= 0 || c.RetryPeriod >= c.RenewDeadline || c.RenewDeadline >= c.LeaseDuration) {
+			bad("leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
+				c.RetryPeriod, c.RenewDeadline, c.LeaseDuration)
 		}
 	}
 	if c.HasNode() {

@@ -37,6 +37,7 @@ func TestConfigValidate(t *testing.T) {
 		{"max below base", append(append([]string{}, controller...), "--reconnect-base=4s", "--reconnect-max=2s"), "--reconnect-max"},
 		{"loop without root", []string{"--mode=node", "--node-id=n1", "--device-connector=loop"}, "--loop-root"},
 		{"unknown connector", []string{"--mode=node", "--node-id=n1", "--device-connector=iscsi"}, "--device-connector"},
+		{"bad lease timings", append(append([]string{}, controller...), "--leader-election", "--leader-election-renew-deadline=20s"), "renew-deadline"},
 		{"hostile prefix", []string{"--mode=node", "--node-id=n1", "--managed-nqn-prefix=nqn.x;rm"}, "--managed-nqn-prefix"},
 	}
 	for _, tt := range tests {
