@@ -14,7 +14,8 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-## test: everything CI runs. Installs missing test tools, builds (or reuses
+## test: everything CI runs (-count=1: several suites build and run the
+## binaries as processes, which the test cache cannot see change). Installs missing test tools, builds (or reuses
 ## from ~/.cache/rds-csi/tools) the real Kubernetes control plane and CSI
 ## sidecars, then runs every test with -race. Needs root (loop devices, mounts).
 ## Tests needing Kubernetes fail, never skip, when the binaries are missing.
@@ -25,8 +26,8 @@ SERIAL_PKGS := ./test/integration/ ./test/attachment/ ./test/e2e/
 test: test-deps build
 	@bin_dir="$$(test/tools/build.sh)" && \
 	export RDS_CSI_TOOLS_BIN="$$bin_dir" RDS_CSI_REQUIRE_K8S=1 && \
-	$(GO) test -race -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e /test/integration -e /test/attachment -e /test/e2e) && \
-	$(GO) test -race -p 1 -timeout $(TEST_TIMEOUT) $(SERIAL_PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e /test/integration -e /test/attachment -e /test/e2e) && \
+	$(GO) test -race -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(SERIAL_PKGS)
 
 test-deps:
 	./hack/install-test-deps.sh
@@ -34,6 +35,12 @@ test-deps:
 ## demo: start the emulator and the controller, walk through the volume lifecycle and an RDS restart
 demo: build
 	$(GO) run ./test/demo --bin $(BIN)
+
+## e2e: end-to-end tests only: real control plane and CSI sidecars, rds-csi and rds-sim as processes,
+## cluster objects and flags from deploy/overlays/example
+e2e:
+	@bin_dir="$$(test/tools/build.sh)" && \
+	RDS_CSI_TOOLS_BIN="$$bin_dir" RDS_CSI_REQUIRE_K8S=1 $(GO) test -race -count=1 -v -timeout 10m ./test/e2e/
 
 ## bench: provisioning benchmark against the emulator with hardware-like latency (1, 8, 64 concurrent)
 bench:

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
 
 	"github.com/srvlab/rds-csi/cmd/rds-csi/app"
 	"github.com/srvlab/rds-csi/rds/sim"
 	"github.com/srvlab/rds-csi/rds/sim/simtest"
-	"github.com/srvlab/rds-csi/test/controller/inproc"
+	"github.com/srvlab/rds-csi/test/inproc"
 )
 
 const gib = int64(1) << 30
@@ -25,9 +26,9 @@ const rpcTimeout = time.Minute
 func start(b *testing.B, latency sim.Latency, configure func(*app.Config)) (*simtest.Env, *inproc.Driver) {
 	b.Helper()
 	env := simtest.Start(b, simtest.WithLatency(latency), simtest.WithConfig(func(c *sim.Config) {
-		c.Logger = inproc.Quiet()
+		c.Logger = logr.Discard()
 	}))
-	opts := []inproc.Option{inproc.WithLogger(inproc.Quiet())}
+	opts := []inproc.Option{inproc.WithLogger(logr.Discard())}
 	if configure != nil {
 		opts = append(opts, inproc.WithConfig(configure))
 	}

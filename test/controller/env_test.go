@@ -11,7 +11,7 @@ import (
 
 	"github.com/srvlab/rds-csi/cmd/rds-csi/app"
 	"github.com/srvlab/rds-csi/rds/sim/simtest"
-	"github.com/srvlab/rds-csi/test/controller/inproc"
+	"github.com/srvlab/rds-csi/test/inproc"
 )
 
 // rpcTimeout bounds one RPC in these tests; the emulator runs without

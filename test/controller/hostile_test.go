@@ -12,7 +12,7 @@ import (
 
 	"github.com/srvlab/rds-csi/cmd/rds-csi/app"
 	"github.com/srvlab/rds-csi/driver"
-	"github.com/srvlab/rds-csi/test/controller/inproc"
+	"github.com/srvlab/rds-csi/test/inproc"
 )
 
 // marker is in every hostile value, so "did it reach the RDS?" is a plain

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/srvlab/rds-csi/test/controller/inproc"
 	"github.com/srvlab/rds-csi/test/controller/scrape"
+	"github.com/srvlab/rds-csi/test/inproc"
 )
 
 // Metric names as an operator's dashboard uses them.

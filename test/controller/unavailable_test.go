@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/srvlab/rds-csi/rds/sim/simtest"
-	"github.com/srvlab/rds-csi/test/controller/inproc"
+	"github.com/srvlab/rds-csi/test/inproc"
 )
 
 // unavailableBound is deliberately generous: the goal (100 ms) is measured

@@ -53,7 +53,7 @@ func WithConfig(f func(*app.Config)) Option {
 func WithMetrics() Option { return func(s *settings) { s.metrics = true } }
 
 // WithLogger replaces the default logger (the test's log at verbosity 5).
-// Benchmarks pass Quiet(): benchmark logs are always printed.
+// Benchmarks pass logr.Discard(): benchmark logs are always printed.
 func WithLogger(l klog.Logger) Option { return func(s *settings) { s.logger = &l } }
 
 // Start runs the controller against env until the test ends and waits until

@@ -1,8 +1,0 @@
-// Package inproc runs the rds-csi controller in the test's own process
-// (app.Run, --mode=controller), talking to an RDS emulator from simtest over
-// real SSH, and hands the test a gRPC client on the driver's unix socket.
-//
-// Running the driver in-process (instead of the built binary) keeps the race
-// detector and the test's deadline on the driver's goroutines too; the
-// demo test covers the binaries.
-package inproc
