@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 20m
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME     ?= 60s
 
-.PHONY: all build test test-deps tools lint fmt vet bench demo e2e fuzz diagram clean
+.PHONY: all build test test-deps tools lint fmt vet bench demo e2e fuzz diagram deploy-check clean
 
 all: build
 
@@ -26,6 +26,7 @@ SERIAL_PKGS := ./test/integration/ ./test/attachment/ ./test/e2e/
 test: test-deps build
 	@bin_dir="$$(test/tools/build.sh)" && \
 	export RDS_CSI_TOOLS_BIN="$$bin_dir" RDS_CSI_REQUIRE_K8S=1 && \
+	RDS_CSI=$(BIN)/rds-csi deploy/check.sh && \
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e /test/integration -e /test/attachment -e /test/e2e) && \
 	$(GO) test -race -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(SERIAL_PKGS)
 
@@ -63,6 +64,10 @@ fmt:
 ## fuzz: fuzz the RouterOS output parser (seed corpus under rds/testdata/fuzz)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseRecords -fuzztime $(FUZZTIME) ./rds/
+
+## deploy-check: render deploy/, validate the dashboard, cross-check manifest flags and docs/configure.md with the binary
+deploy-check: build
+	RDS_CSI=$(BIN)/rds-csi deploy/check.sh
 
 ## diagram: regenerate the FSM diagram embedded in docs/architecture.md
 diagram:

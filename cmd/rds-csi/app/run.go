@@ -54,9 +54,13 @@ func Run(ctx context.Context, cfg Config) error {
 	queueMetrics := metrics.NewWorkqueue(reg)
 	metricSet := &metricsSet{registry: reg, workqueue: queueMetrics}
 
-	client, err := kubeClient(ctx, cfg)
-	if err != nil {
-		return err
+	// Only the controller talks to Kubernetes (events, attachments); the node
+	// plugin needs no API access and gets none.
+	var client kubernetes.Interface
+	if cfg.HasController() {
+		if client, err = kubeClient(ctx, cfg); err != nil {
+			return err
+		}
 	}
 	recorder := kube.NewRecorder(ctx, client, cfg.DriverName)
 	defer recorder.Shutdown()
