@@ -52,8 +52,9 @@ var indexLine = regexp.MustCompile(`^ {0,3}([0-9]+)(?: +(.*))?$`)
 // ParseRecords parses the output of a RouterOS "print detail" command.
 //
 // Lines end in CRLF or LF. A legend line ("Flags: ...", also "Columns: ...")
-// is skipped together with any unindexed lines that follow it before the
-// first record, so the empty answer (legend only) yields no records. A record
+// is skipped together with the lines that continue it (unindexed lines that
+// do not start with "key="), so the empty answer (legend only) yields no
+// records. A record
 // starts with its index and optional flag letters; lines indented by at least
 // four spaces continue it. RouterOS wraps at about 80 columns, sometimes
 // inside a value, so a continuation line is joined to the text before it

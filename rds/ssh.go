@@ -341,6 +341,10 @@ func (t *sshTransport) current() *sshConn {
 	return t.cur
 }
 
+// errCommandTimeout is the cause of our own per-command deadline, which
+// alone condemns the connection (see run).
+var errCommandTimeout = errors.New("command timeout")
+
 // run executes one command in a new session and returns its answer. Errors
 // are transport failures wrapping ErrUnavailable; a RouterOS failure is an
 // answer (see answer.err).
@@ -354,7 +358,7 @@ func (t *sshTransport) run(ctx context.Context, cmd string) (answer, error) {
 	}
 	logger := klog.FromContext(ctx)
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.CommandTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, t.cfg.CommandTimeout, errCommandTimeout)
 	defer cancel()
 
 	sess, err := t.openSession(ctx, c)
@@ -364,10 +368,13 @@ func (t *sshTransport) run(ctx context.Context, cmd string) (answer, error) {
 	defer func() { _ = sess.Close() }()
 
 	// Run waits for the server to acknowledge the session's end: closing the
-	// session does not unblock it when the RDS hangs. So it runs aside; a
-	// deadline closes the whole connection (which does unblock it), a
-	// caller's cancellation only closes the session and leaves Run to
-	// finish when the server answers or the connection ends.
+	// session does not unblock it when the RDS hangs. So it runs aside; our
+	// own command timeout closes the whole connection (which does unblock
+	// it), while a caller giving up (cancellation, or a deadline of its own
+	// shorter than ours) only closes the session and leaves Run to finish
+	// when the server answers or the connection ends: a slow command must not
+	// fail every other command on the shared connection. A truly hung RDS is
+	// still caught, by the health check.
 	var stdout, stderr cappedBuffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
 	finished := make(chan error, 1)
@@ -449,8 +456,11 @@ var errConnectionEnded = errors.New("connection ended")
 func (t *sshTransport) transportFailure(ctx context.Context, c *sshConn, cmd, during string, start time.Time, cause error) error {
 	var err error
 	switch ctxErr := ctx.Err(); {
+	case errors.Is(context.Cause(ctx), errCommandTimeout):
+		err = fmt.Errorf("%w: deadline exceeded after %s %s %q (command timeout %s): %w", ErrUnavailable,
+			time.Since(start).Round(time.Millisecond), during, cmd, t.cfg.CommandTimeout, ctxErr)
 	case errors.Is(ctxErr, context.DeadlineExceeded):
-		err = fmt.Errorf("%w: deadline exceeded after %s %s %q: %w", ErrUnavailable,
+		return fmt.Errorf("%w: caller's deadline exceeded after %s %s %q (connection kept): %w", ErrUnavailable,
 			time.Since(start).Round(time.Millisecond), during, cmd, ctxErr)
 	case ctxErr != nil:
 		return fmt.Errorf("%w: cancelled %s %q: %w", ErrUnavailable, during, cmd, ctxErr)

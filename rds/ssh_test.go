@@ -224,8 +224,6 @@ func TestTransportFailures(t *testing.T) {
 	}{
 		{name: "command timeout", reply: reply{Hang: true}, timeout: 200 * time.Millisecond,
 			wantInError: "deadline", wantCtxErr: context.DeadlineExceeded},
-		{name: "context deadline shorter than command timeout", reply: reply{Hang: true}, timeout: time.Minute,
-			ctxTimeout: 200 * time.Millisecond, wantInError: "deadline", wantCtxErr: context.DeadlineExceeded},
 		{name: "connection dropped mid-command", reply: reply{Stdout: " 0 slot=pvc-a\r\n", Drop: true}, timeout: time.Minute,
 			wantInError: "running"},
 		{name: "EOF without exit status", reply: reply{Stdout: "failure: no such item\r\n", NoExit: true}, timeout: time.Minute,
@@ -277,6 +275,33 @@ func TestTransportFailures(t *testing.T) {
 			noLost(t, c)
 		})
 	}
+}
+
+// A caller's deadline shorter than the command timeout (a sidecar's RPC
+// timeout, say) fails that call only: the shared connection, and every other
+// command on it, stays.
+func TestCallerDeadlineKeepsTheConnection(t *testing.T) {
+	srv := newFakeRDS(t, func(cmd string) reply {
+		if cmd == identityCommand {
+			return reply{Stdout: "  name: rds\r\n"}
+		}
+		return reply{Hang: true}
+	})
+	c := connected(t, srv, func(cfg *SSHConfig) { cfg.CommandTimeout = time.Minute })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.GetVolume(ctx, "pvc-a")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "caller's deadline") {
+		t.Fatalf("got %v, want ErrUnavailable wrapping the caller's DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed > channelWait {
+		t.Errorf("took %v", elapsed)
+	}
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatalf("connection lost after a caller's deadline: %v", err)
+	}
+	noLost(t, c)
 }
 
 func TestCallerCancellationKeepsTheConnection(t *testing.T) {

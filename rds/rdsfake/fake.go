@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/srvlab/rds-csi/rds"
@@ -274,8 +275,8 @@ func validateCreate(req rds.CreateVolumeRequest) error {
 	} else if req.SizeBytes <= 0 {
 		return fmt.Errorf("%w: size %d must be positive", rds.ErrInvalidArgument, req.SizeBytes)
 	}
-	if req.SizeBytes < 0 {
-		return fmt.Errorf("%w: size %d is negative", rds.ErrInvalidArgument, req.SizeBytes)
+	if err := validateSize(req.SizeBytes); err != nil {
+		return err
 	}
 	if req.Export {
 		if req.Port < 1 || req.Port > 65535 {
@@ -284,6 +285,16 @@ func validateCreate(req rds.CreateVolumeRequest) error {
 		if err := rds.ValidateNQN(req.NQN); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validateSize refuses what the SSH client refuses (rds.FileSizeArg): a
+// negative size or one above rds.MaxFileSizeBytes. Without the upper bound
+// RoundUp overflows and a huge request "succeeds" with a negative size.
+func validateSize(sizeBytes int64) error {
+	if sizeBytes < 0 || sizeBytes > rds.MaxFileSizeBytes {
+		return fmt.Errorf("%w: size %d bytes is outside [0, %d]", rds.ErrInvalidArgument, sizeBytes, rds.MaxFileSizeBytes)
 	}
 	return nil
 }
@@ -317,7 +328,7 @@ func (f *Fake) ListVolumes(ctx context.Context, prefix string) ([]rds.Volume, er
 	defer f.mu.Unlock()
 	var out []rds.Volume
 	for _, id := range f.order {
-		if v, ok := f.disks[id]; ok && len(id) >= len(prefix) && id[:len(prefix)] == prefix {
+		if v, ok := f.disks[id]; ok && strings.HasPrefix(id, prefix) {
 			out = append(out, v)
 		}
 	}
@@ -334,6 +345,9 @@ func (f *Fake) GrowVolume(ctx context.Context, id string, sizeBytes int64) (rds.
 	}
 	if sizeBytes <= 0 {
 		return rds.Volume{}, fmt.Errorf("%w: size %d must be positive", rds.ErrInvalidArgument, sizeBytes)
+	}
+	if err := validateSize(sizeBytes); err != nil {
+		return rds.Volume{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -3,6 +3,7 @@ package rdsfake
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -178,5 +179,34 @@ func TestInjection(t *testing.T) {
 	f.SetHook(MethodGetVolume, nil)
 	if _, err := f.GetVolume(cctx, "pvc-x"); !errors.Is(err, rds.ErrUnavailable) {
 		t.Fatalf("cancelled ctx: %v", err)
+	}
+}
+
+// TestSizeAboveMaximumIsInvalid: like the SSH client (rds.FileSizeArg), the
+// fake refuses sizes above rds.MaxFileSizeBytes. It used to round
+// math.MaxInt64 up with an overflow, create a disk of negative size and
+// report a grow to 8 EiB as done.
+func TestSizeAboveMaximumIsInvalid(t *testing.T) {
+	ctx := context.Background()
+	f := New()
+	f.SetPool(DefaultPool, math.MaxInt64)
+	for _, size := range []int64{rds.MaxFileSizeBytes + 1, math.MaxInt64} {
+		if v, err := f.CreateVolume(ctx, req("pvc-huge", size)); !errors.Is(err, rds.ErrInvalidArgument) {
+			t.Errorf("create of %d bytes: %+v, %v; want ErrInvalidArgument", size, v, err)
+		}
+	}
+	if _, ok := f.Volume("pvc-huge"); ok {
+		t.Fatal("a disk of an invalid size was created")
+	}
+	if _, err := f.CreateVolume(ctx, req("pvc-a", gib)); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{rds.MaxFileSizeBytes + 1, math.MaxInt64} {
+		if v, err := f.GrowVolume(ctx, "pvc-a", size); !errors.Is(err, rds.ErrInvalidArgument) {
+			t.Errorf("grow to %d bytes: %+v, %v; want ErrInvalidArgument", size, v, err)
+		}
+	}
+	if v, _ := f.Volume("pvc-a"); v.SizeBytes != gib {
+		t.Errorf("after refused grows: %+v", v)
 	}
 }

@@ -234,7 +234,8 @@ func (s *Server) diskAdd(cmd *command) error {
 	if err != nil {
 		return err
 	}
-	return s.store.update(func(st *state) (bool, error) {
+	var made string // the backing file this add created
+	err = s.store.update(func(st *state) (bool, error) {
 		if st.slotIndex(r.slot) >= 0 {
 			return false, cliError(msgSlotExists)
 		}
@@ -273,12 +274,22 @@ func (s *Server) diskAdd(cmd *command) error {
 		if err != nil {
 			return false, s.internal(err, "Creating backing file failed", "path", host)
 		}
+		made = host
 		d := disk{Slot: r.slot, FilePath: r.filePath, Size: size, Port: defaultNVMeTCPPort}
 		ex.apply(&d)
 		st.Disks = append(st.Disks, d)
 		st.Created[r.filePath] = s.now()
 		return true, nil
 	})
+	if err != nil && made != "" {
+		// The state write failed after the backing file was created. The
+		// add answered a failure, so it must leave nothing behind: a kept
+		// file would make every retry answer "file already exists".
+		if rerr := os.Remove(made); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			s.log.Error(rerr, "Removing the backing file of a failed add failed", "path", made)
+		}
+	}
+	return err
 }
 
 func (s *Server) diskSet(cmd *command) error {

@@ -696,3 +696,30 @@ func TestRunStopsOnContext(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// TestFailedStateWriteLeavesNoBackingFile: when the state file cannot be
+// written, /disk add answers a failure and must not leave its new backing
+// file behind; it used to, and every retry then answered "file already
+// exists" although no disk had been added.
+func TestFailedStateWriteLeavesNoBackingFile(t *testing.T) {
+	e := simtest.Start(t)
+	stateFile := filepath.Join(e.DataDir, sim.StateFileName)
+	if err := os.Remove(stateFile); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	// A directory in the state file's place makes the atomic rename fail
+	// (also for root, unlike permission bits).
+	if err := os.Mkdir(stateFile, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, exit := e.Run(t, addCmd(idA, pathA, "1G")); exit != 1 || out != "failure: internal error\r\n" {
+		t.Fatalf("add with an unwritable state file: %q %d", out, exit)
+	}
+	if _, err := os.Lstat(filepath.Join(e.DataDir, pathA)); !os.IsNotExist(err) {
+		t.Errorf("backing file of the failed add: %v", err)
+	}
+	if err := os.Remove(stateFile); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, e, addCmd(idA, pathA, "1G"), "")
+}
