@@ -47,6 +47,10 @@ type Attachments interface {
 	// PublishedNodes returns the nodes currently (and not stale) holding the
 	// volume, sorted; empty when none. It must not block on I/O.
 	PublishedNodes(volumeID string) []string
+	// Ready returns nil when PublishedNodes is complete, else an error
+	// wrapping ErrAttachmentsNotReady (e.g. caches not synced yet: an empty
+	// answer would only mean "not known yet"). It must not block on I/O.
+	Ready() error
 }
 
 // MemoryAttachments keeps attachments in process memory: lost on restart,
@@ -107,6 +111,9 @@ func (m *MemoryAttachments) Unpublish(_ context.Context, volumeID, nodeID string
 	}
 	return nil
 }
+
+// Ready implements Attachments: the in-memory state is always complete.
+func (m *MemoryAttachments) Ready() error { return nil }
 
 // PublishedNodes implements Attachments.
 func (m *MemoryAttachments) PublishedNodes(volumeID string) []string {

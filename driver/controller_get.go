@@ -63,6 +63,9 @@ func (cs *ControllerServer) ControllerGetVolume(ctx context.Context, req *csi.Co
 	if err := cs.gate(); err != nil {
 		return nil, err
 	}
+	if err := cs.cfg.Attachments.Ready(); err != nil {
+		return nil, rdsStatus(err, "ControllerGetVolume", id)
+	}
 	v, err := cs.cfg.RDS.GetVolume(ctx, id)
 	if err != nil {
 		return nil, rdsStatus(err, "ControllerGetVolume", id)

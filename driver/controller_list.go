@@ -68,6 +68,12 @@ func (cs *ControllerServer) ListVolumes(ctx context.Context, req *csi.ListVolume
 	if err := cs.gate(); err != nil {
 		return nil, err
 	}
+	// The external-attacher reconciles VolumeAttachments against the
+	// published nodes listed here: an incomplete answer would read as
+	// "detached".
+	if err := cs.cfg.Attachments.Ready(); err != nil {
+		return nil, rdsStatus(err, "ListVolumes", VolumeIDPrefix)
+	}
 	vols, err := cs.cfg.RDS.ListVolumes(ctx, VolumeIDPrefix)
 	if err != nil {
 		return nil, rdsStatus(err, "ListVolumes", VolumeIDPrefix)

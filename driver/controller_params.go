@@ -31,10 +31,11 @@ const (
 
 // Bounds of migrationTimeoutSeconds: numeric values outside are clamped
 // (an operator's typo should not block provisioning); non-numeric values
-// are rejected.
+// are rejected. The attachment controller clamps the volume-context value
+// the same way.
 const (
-	minMigrationTimeout = 30
-	maxMigrationTimeout = 3600
+	MinMigrationTimeout = 30
+	MaxMigrationTimeout = 3600
 )
 
 // volumeParams is a validated parameter set with every default applied.
@@ -96,7 +97,7 @@ func parseVolumeParams(logger klog.Logger, params map[string]string, defaultAddr
 		case ParamMigrationTimeout:
 			p.MigrationTimeout, err = intParam(key, val, minInt, maxInt)
 			if err == nil {
-				if c := min(max(p.MigrationTimeout, minMigrationTimeout), maxMigrationTimeout); c != p.MigrationTimeout {
+				if c := min(max(p.MigrationTimeout, MinMigrationTimeout), MaxMigrationTimeout); c != p.MigrationTimeout {
 					logger.Info("Clamped StorageClass parameter", "key", key, "value", p.MigrationTimeout, "used", c)
 					p.MigrationTimeout = c
 				}

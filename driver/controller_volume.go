@@ -190,6 +190,9 @@ func (cs *ControllerServer) DeleteVolume(ctx context.Context, req *csi.DeleteVol
 		return nil, err
 	}
 	defer release()
+	if err := cs.cfg.Attachments.Ready(); err != nil {
+		return nil, rdsStatus(err, "DeleteVolume", id)
+	}
 	if nodes := cs.cfg.Attachments.PublishedNodes(id); len(nodes) > 0 {
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is still published to node(s) %v", id, nodes)
 	}

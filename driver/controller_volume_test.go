@@ -492,3 +492,36 @@ func TestDeleteVolumeRefusesUnconventionalBackingFile(t *testing.T) {
 		t.Fatal("disk or file removed")
 	}
 }
+
+// notReadyAttachments is attachment state that cannot answer yet (the
+// cluster-backed tracker before its caches are synced).
+type notReadyAttachments struct{ *MemoryAttachments }
+
+func (notReadyAttachments) Ready() error { return ErrAttachmentsNotReady }
+
+// Regression: while the attachment state cannot say where a volume is
+// published, "published nowhere" must not be taken from it: DeleteVolume
+// would delete an attached volume, and ListVolumes / ControllerGetVolume
+// would report it detached. They answer Unavailable (retried) instead.
+func TestAttachmentsNotReadyIsUnavailable(t *testing.T) {
+	h := newHarness(t)
+	id := h.mustCreate(t, "v", gib).GetVolumeId()
+	cs, err := NewControllerServer(ControllerConfig{
+		RDS:                h.fake,
+		Attachments:        notReadyAttachments{NewMemoryAttachments()},
+		DefaultNVMeAddress: testAddress,
+		Logger:             klogTestLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: id})
+	wantCode(t, err, codes.Unavailable)
+	if _, ok := h.fake.Volume(id); !ok {
+		t.Fatal("volume deleted while the attachment state was not ready")
+	}
+	_, err = cs.ListVolumes(context.Background(), &csi.ListVolumesRequest{})
+	wantCode(t, err, codes.Unavailable)
+	_, err = cs.ControllerGetVolume(context.Background(), &csi.ControllerGetVolumeRequest{VolumeId: id})
+	wantCode(t, err, codes.Unavailable)
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -280,4 +281,30 @@ func TestNodeLoopGrowExt4Offline(t *testing.T) {
 		t.Fatal("offline xfs growth accepted")
 	}
 	e.must(e.conn.Disconnect(ctx, rds.NQNFor(nodeVolA)))
+}
+
+// Regression: a request deadline that ends while NodeExpandVolume waits for
+// the kernel to see the grown device is DeadlineExceeded (retryable), not
+// Internal.
+func TestNodeLoopExpandWaitDeadlineIsRetryable(t *testing.T) {
+	nodeRequireRoot(t)
+	e := newNodeLoopEnv(t)
+	vc := e.volume(nodeVolA, 64<<20)
+	vcap := nodeBlockCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER)
+	target := filepath.Join(e.work, "plugins", "volumeDevices", "publish", nodeVolA, "pod1")
+	e.must(e.stage(nodeVolA, vc, vcap))
+	e.must(e.publish(nodeVolA, target, vcap, false))
+
+	// The backing file is not grown: the device never reaches the size, and
+	// the request deadline ends before ResizeWait (5 s).
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := e.ns.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{
+		VolumeId: nodeVolA, VolumePath: target, VolumeCapability: vcap,
+		CapacityRange: &csi.CapacityRange{RequiredBytes: 96 << 20},
+	})
+	nodeWantCode(t, err, codes.DeadlineExceeded)
+
+	e.must(e.unpublish(nodeVolA, target))
+	e.must(e.unstage(nodeVolA))
 }

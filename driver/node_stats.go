@@ -58,7 +58,7 @@ func (ns *NodeServer) resolvePublished(ctx context.Context, id, path string) (no
 // NodeGetVolumeStats implements csi.NodeServer.
 func (ns *NodeServer) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	id := req.GetVolumeId()
-	if err := nodeCheckVolumeID(id); err != nil {
+	if err := validateID("volume_id", id); err != nil {
 		return nil, err
 	}
 	path := req.GetVolumePath()
@@ -104,7 +104,7 @@ func (ns *NodeServer) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVo
 // mount point). Block volumes need no more than the rescan.
 func (ns *NodeServer) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if err := nodeCheckVolumeID(id); err != nil {
+	if err := validateID("volume_id", id); err != nil {
 		return nil, err
 	}
 	path := req.GetVolumePath()
@@ -131,7 +131,8 @@ func (ns *NodeServer) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandV
 	}
 	size, err := ns.waitDeviceSize(ctx, pub.dev, required)
 	if err != nil {
-		return nil, nodeErrorf(codes.Internal, id, "%v", err)
+		// nodeInternal: a deadline or cancellation stays retryable.
+		return nil, nodeInternal(id, "waiting for the grown device", err)
 	}
 	if pub.block {
 		logger.Info("Expanded block volume", "bytes", size)

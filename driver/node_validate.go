@@ -14,9 +14,6 @@ import (
 	"github.com/srvlab/rds-csi/rds"
 )
 
-// nodeFSTypes are the filesystems the node formats and mounts.
-var nodeFSTypes = map[string]bool{"ext4": true, "xfs": true}
-
 // nodeVolumeCap is a validated volume capability.
 type nodeVolumeCap struct {
 	Block      bool
@@ -26,16 +23,6 @@ type nodeVolumeCap struct {
 	// SingleTarget: SINGLE_NODE_SINGLE_WRITER allows one published target
 	// path on the node, unlike SINGLE_NODE_MULTI_WRITER / SINGLE_NODE_WRITER.
 	SingleTarget bool
-}
-
-func nodeCheckVolumeID(id string) error {
-	if id == "" {
-		return status.Error(codes.InvalidArgument, "volume_id is required")
-	}
-	if err := rds.ValidateID(id); err != nil {
-		return status.Errorf(codes.InvalidArgument, "volume_id: %v", err)
-	}
-	return nil
 }
 
 func nodeCheckPath(field, p string) error {
@@ -81,7 +68,7 @@ func nodeCheckCapability(c *csi.VolumeCapability, ctxFSType string) (nodeVolumeC
 		if out.FSType == "" {
 			out.FSType = DefaultFSType
 		}
-		if !nodeFSTypes[out.FSType] {
+		if !supportedFSTypes[out.FSType] {
 			return out, status.Errorf(codes.InvalidArgument, "filesystem %q is not supported (ext4, xfs)", out.FSType)
 		}
 		for _, f := range at.Mount.GetMountFlags() {

@@ -54,7 +54,7 @@ type Server struct {
 
 // NewServer validates cfg and registers the services.
 func NewServer(cfg ServerConfig) (*Server, error) {
-	p, err := socketPath(cfg.Endpoint)
+	p, err := SocketPath(cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +75,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	return &Server{cfg: cfg, path: p, grpc: g}, nil
 }
 
-// socketPath returns the file path of a unix endpoint.
-func socketPath(endpoint string) (string, error) {
+// SocketPath returns the file path of a unix endpoint: "unix:///path" or
+// a bare absolute path.
+func SocketPath(endpoint string) (string, error) {
 	p := endpoint
 	if rest, ok := strings.CutPrefix(endpoint, "unix://"); ok {
 		p = rest

@@ -134,12 +134,12 @@ func strs(kv []any) []string {
 
 func TestSocketPath(t *testing.T) {
 	for in, want := range map[string]string{"unix:///csi/csi.sock": "/csi/csi.sock", "/tmp/x.sock": "/tmp/x.sock"} {
-		if got, err := socketPath(in); err != nil || got != want {
+		if got, err := SocketPath(in); err != nil || got != want {
 			t.Errorf("%s → %s %v", in, got, err)
 		}
 	}
 	for _, bad := range []string{"", "tcp://1.2.3.4:5", "unix://relative", "csi.sock"} {
-		if _, err := socketPath(bad); err == nil {
+		if _, err := SocketPath(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

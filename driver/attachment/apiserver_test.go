@@ -161,7 +161,7 @@ func (lc *liveCluster) runController(t testing.TB, grace time.Duration, configur
 		configure(l.rds)
 	}
 	c, err := New(Config{
-		Client: lc.cs, DriverName: testDriver, Namespace: "kube-system", PodName: "rds-csi-controller-test",
+		Client: lc.cs, DriverName: testDriver, Namespace: "kube-system", PodNamespace: "kube-system", PodName: "rds-csi-controller-test",
 		GracePeriod: grace, RDS: l.rds, Events: l.sink, Metrics: l.m, Logger: logger,
 	})
 	if err != nil {

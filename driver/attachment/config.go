@@ -54,13 +54,17 @@ type Config struct {
 	// DriverName filters VolumeAttachments (spec.attacher) and PVs
 	// (spec.csi.driver). Required.
 	DriverName string
-	// Namespace, PodName and PodUID identify the controller Pod (downward
-	// API): the Lease lives in Namespace, the identity is PodName, and the
-	// StartupReconciliation event is about this Pod. PodName is required with
-	// LeaderElection; without it the Pod event is skipped.
-	Namespace string
-	PodName   string
-	PodUID    types.UID
+	// Namespace holds the leader Lease; PodName is the election identity.
+	// PodNamespace, PodName and PodUID identify the controller Pod
+	// (downward API), which the StartupReconciliation event is about. The
+	// Lease namespace may differ from the Pod's (--leader-election-namespace),
+	// and an event's namespace must be its Pod's. PodName and Namespace are
+	// required with LeaderElection; without PodName or PodNamespace the Pod
+	// event is only logged.
+	Namespace    string
+	PodNamespace string
+	PodName      string
+	PodUID       types.UID
 
 	// GracePeriod: NotReady time before an attachment is stale (default 30 s).
 	GracePeriod time.Duration

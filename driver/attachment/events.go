@@ -78,12 +78,12 @@ func nodeRef(name string) *corev1.ObjectReference {
 	return &corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: name}
 }
 
-// podRef is the controller Pod, or nil when its name is unknown.
+// podRef is the controller Pod, or nil when its name or namespace is unknown.
 func (c *Controller) podRef() *corev1.ObjectReference {
-	if c.cfg.PodName == "" || c.cfg.Namespace == "" {
+	if c.cfg.PodName == "" || c.cfg.PodNamespace == "" {
 		return nil
 	}
-	return &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: c.cfg.Namespace, Name: c.cfg.PodName, UID: c.cfg.PodUID}
+	return &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: c.cfg.PodNamespace, Name: c.cfg.PodName, UID: c.cfg.PodUID}
 }
 
 // emit logs an event and hands it to the sink. A nil regarding object

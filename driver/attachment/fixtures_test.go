@@ -196,7 +196,7 @@ func newEnvOn(t *testing.T, cs *fake.Clientset, opts ...envOption) *env {
 
 	cfg := Config{
 		Client: e.cs, DriverName: testDriver,
-		Namespace: "kube-system", PodName: "rds-csi-controller-0", PodUID: "uid-pod",
+		Namespace: "kube-system", PodNamespace: "kube-system", PodName: "rds-csi-controller-0", PodUID: "uid-pod",
 		GracePeriod: 30 * time.Second, ResyncPeriod: 5 * time.Minute, Workers: 2,
 		RDS: e.rds, Connected: e.connected.Load, Reconnected: e.reconnect,
 		Events: e.sink, Metrics: e.m, Clock: e.clock, Logger: logger,

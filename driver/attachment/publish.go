@@ -18,7 +18,7 @@ import (
 // reconcile worker has run (or this replica leads).
 var _ driver.Attachments = (*Controller)(nil)
 
-// ErrNotSynced is returned by Publish and NodeExists before Start has
+// ErrNotSynced is returned by Publish, NodeExists and Ready before Start has
 // synced the caches: a decision from a half-filled cache would see live
 // nodes as deleted. It wraps driver.ErrAttachmentsNotReady, which the
 // controller answers with Unavailable (the external-attacher retries).
@@ -144,6 +144,15 @@ func (c *Controller) Unpublish(ctx context.Context, volumeID, nodeID string) err
 	}
 	c.pending.addUnpublish(volumeID, nodes, now, c.cfg.InFlightTTL)
 	klog.FromContext(ctx).V(2).Info("Unpublished", "volumeID", volumeID, "nodeID", nodeID)
+	return nil
+}
+
+// Ready implements driver.Attachments: ErrNotSynced until Start has synced
+// the caches, when PublishedNodes could take a live attachment for none.
+func (c *Controller) Ready() error {
+	if !c.synced.Load() {
+		return ErrNotSynced
+	}
 	return nil
 }
 

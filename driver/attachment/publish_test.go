@@ -290,3 +290,28 @@ func TestNodeExists(t *testing.T) {
 		t.Fatalf("NodeExists(b) = %v, %v", ok, err)
 	}
 }
+
+// Regression: before the caches are synced PublishedNodes would answer
+// "published nowhere" for an attached volume (DeleteVolume then deleted it,
+// ListVolumes told the external-attacher it was detached). Ready says so.
+func TestReadyOnlyAfterSync(t *testing.T) {
+	vol := volumeID(1)
+	cs := fake.NewClientset(readyNode("a"), rwoPV(vol), attachedVA(vol, "a", t0))
+	c, err := New(Config{Client: cs, DriverName: testDriver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if err := c.Ready(); !errors.Is(err, driver.ErrAttachmentsNotReady) {
+		t.Fatalf("Ready before Start = %v, want driver.ErrAttachmentsNotReady", err)
+	}
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ready(); err != nil {
+		t.Fatalf("Ready after Start = %v", err)
+	}
+	if got := c.PublishedNodes(vol); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("PublishedNodes after Start = %v, want [a]", got)
+	}
+}

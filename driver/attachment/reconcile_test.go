@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/srvlab/rds-csi/driver"
 	"github.com/srvlab/rds-csi/metrics"
@@ -365,5 +366,18 @@ func TestStartupPassNeedsRun(t *testing.T) {
 	defer cancel()
 	if _, err := e.c.StartupPass(ctx); err == nil || !strings.Contains(err.Error(), "Run is not running") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Regression: the StartupReconciliation event regards the controller Pod in
+// the Pod's own namespace, not in the Lease namespace
+// (--leader-election-namespace), which may differ.
+func TestStartupEventInPodNamespace(t *testing.T) {
+	e := newEnvOn(t, fake.NewClientset(), func(c *Config) { c.Namespace = "rds-leases" })
+	e.startupPass()
+	waitFor(t, "startup event", func() bool { return len(e.sink.byReason(ReasonStartupReconciliation)) == 1 })
+	ev := e.sink.byReason(ReasonStartupReconciliation)[0]
+	if ev.Regarding == nil || ev.Regarding.Kind != "Pod" || ev.Regarding.Namespace != "kube-system" || ev.Regarding.Name != "rds-csi-controller-0" {
+		t.Fatalf("startup event regards %+v, want Pod kube-system/rds-csi-controller-0", ev.Regarding)
 	}
 }

@@ -181,13 +181,6 @@ func (s *volumeState) migration() (migration, bool) {
 	return migration{Source: src, Target: tgt, Deadline: tgt.Since.Add(s.MigrationTimeout)}, true
 }
 
-// Bounds of migrationTimeoutSeconds, as the controller clamps the
-// StorageClass parameter (driver/controller_params.go).
-const (
-	minMigrationTimeout = 30
-	maxMigrationTimeout = 3600
-)
-
 // migrationTimeout reads migrationTimeoutSeconds from a volume context:
 // default when absent or not a number (a PV is not the place to reject
 // it), clamped to [30 s, 1 h] like the StorageClass parameter.
@@ -195,7 +188,7 @@ func migrationTimeout(attrs map[string]string) time.Duration {
 	n := driver.DefaultMigrationTimeout
 	if v, ok := attrs[driver.CtxMigrationTimeout]; ok {
 		if parsed, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-			n = min(max(parsed, minMigrationTimeout), maxMigrationTimeout)
+			n = min(max(parsed, driver.MinMigrationTimeout), driver.MaxMigrationTimeout)
 		}
 	}
 	return time.Duration(n) * time.Second

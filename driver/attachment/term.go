@@ -97,6 +97,20 @@ func (c *Controller) runTerm(ctx context.Context) {
 		c.cfg.Metrics.Leader.Set(0)
 	}()
 
+	// A Reconnected notification that arrived while this replica had no
+	// term (a follower keeps its FSM connected, and the first connect
+	// notifies too) is stale: the full pass below covers it. Acting on it
+	// would announce a reconnect that did not happen and run a second full
+	// pass. Drained here, before the pass, and not in reconnectLoop: there
+	// it raced with (and could swallow) a real reconnect right after the
+	// pass started.
+	if c.cfg.Reconnected != nil {
+		select {
+		case <-c.cfg.Reconnected:
+		default:
+		}
+	}
+
 	keys := c.allVolumes(false)
 	initial := newPass(keys)
 	t.initial.Store(initial)
@@ -141,14 +155,7 @@ func (c *Controller) reconnectLoop(ctx context.Context, t *term) {
 	if c.cfg.Reconnected == nil {
 		return
 	}
-	// A notification that arrived while this replica had no term (a follower
-	// keeps its FSM connected, and the first connect notifies too) is stale:
-	// the term's own first full pass covers it. Acting on it would announce a
-	// reconnect that did not happen and run a second full pass.
-	select {
-	case <-c.cfg.Reconnected:
-	default:
-	}
+	// Notifications from before the term were drained by runTerm.
 	for {
 		select {
 		case <-ctx.Done():

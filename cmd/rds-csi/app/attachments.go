@@ -24,10 +24,10 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 	recorder kube.Recorder, reg *metricsSet, logger klog.Logger) (*attachment.Controller, error) {
 	pod, _ := kube.PodFromEnv()
 	namespace := cfg.LeaderElectionNamespace
-	var podName string
+	var podName, podNamespace string
 	var podUID types.UID
 	if pod != nil {
-		podName, podUID = pod.Name, pod.UID
+		podName, podNamespace, podUID = pod.Name, pod.Namespace, pod.UID
 		if namespace == "" {
 			namespace = pod.Namespace
 		}
@@ -48,6 +48,7 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 		Client:         client,
 		DriverName:     cfg.DriverName,
 		Namespace:      namespace,
+		PodNamespace:   podNamespace,
 		PodName:        podName,
 		PodUID:         podUID,
 		GracePeriod:    cfg.AttachmentGracePeriod,
@@ -70,25 +71,24 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 // (started by its Run) before the gRPC server may serve, bounded by
 // --startup-reconcile-timeout. On timeout it says so and lets the caller serve
 // anyway: a controller that never serves helps nobody, and publishes answer
-// Unavailable until the caches are synced.
-func awaitStartupPass(ctx context.Context, cfg Config, ac *attachment.Controller) error {
+// Unavailable until the caches are synced. When ctx ends first it returns
+// at once; the caller checks ctx (a stop or a failed component is not a
+// startup error of its own).
+func awaitStartupPass(ctx context.Context, cfg Config, ac *attachment.Controller) {
 	logger := klog.FromContext(ctx)
 	waitCtx, cancel := context.WithTimeout(ctx, cfg.StartupReconcileTimeout)
 	defer cancel()
 	summary, err := ac.StartupPass(waitCtx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	switch {
+	case ctx.Err() != nil:
+		logger.Info("Stopping before the startup attachment reconciliation finished")
+	case err != nil:
 		logger.Error(err, "Startup attachment reconciliation did not finish in time: serving anyway; it continues in the background",
 			"timeout", cfg.StartupReconcileTimeout)
-		return nil
-	}
-	if summary.Role == attachment.RoleFollower {
+	case summary.Role == attachment.RoleFollower:
 		// No pass ran here: its zero counts would read as "nothing to do".
 		logger.Info("Another replica leads attachment reconciliation: serving without a startup pass of our own", "leader", summary.Leader)
-		return nil
+	default:
+		logger.Info("Startup attachment reconciliation finished before serving", "summary", summary.String())
 	}
-	logger.Info("Startup attachment reconciliation finished before serving", "summary", summary.String())
-	return nil
 }

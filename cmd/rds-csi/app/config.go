@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/srvlab/rds-csi/rds"
+	"github.com/srvlab/rds-csi/driver"
+	"github.com/srvlab/rds-csi/driver/device"
 )
 
 // Modes the binary runs in.
@@ -84,7 +85,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxVolumesPerNode, "max-volumes-per-node", 0, "max_volumes_per_node reported by NodeGetInfo (0: unlimited)")
 	fs.StringVar(&c.DeviceConnector, "device-connector", "nvme-tcp", "how the node gets a block device: nvme-tcp, or loop (test mode: attaches the emulator's backing files)")
 	fs.StringVar(&c.LoopRoot, "loop-root", "", "loop connector only: the emulator's --data-dir")
-	fs.StringVar(&c.ManagedNQNPrefix, "managed-nqn-prefix", rds.NQNPrefix+"pvc-", "only NQNs with this prefix are ever disconnected by the node plugin")
+	fs.StringVar(&c.ManagedNQNPrefix, "managed-nqn-prefix", device.DefaultManagedPrefix, "only NQNs with this prefix are ever disconnected by the node plugin")
 
 	fs.DurationVar(&c.AttachmentGracePeriod, "attachment-grace-period", 30*time.Second, "how long a node must be NotReady before its attachments count as stale")
 	fs.DurationVar(&c.AttachmentResyncPeriod, "attachment-resync-period", 5*time.Minute, "period of the full attachment reconcile pass")
@@ -112,8 +113,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("--mode=%q: want controller, node or all", c.Mode)
 	}
-	if _, err := SocketPath(c.Endpoint); err != nil {
-		errs = append(errs, err)
+	if _, err := driver.SocketPath(c.Endpoint); err != nil {
+		bad("--endpoint: %w", err)
 	}
 	if c.DriverName == "" {
 		bad("--driver-name is empty")
@@ -177,15 +178,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// SocketPath returns the file path of a unix:// endpoint (or a bare absolute path).
-func SocketPath(endpoint string) (string, error) {
-	p := strings.TrimPrefix(endpoint, "unix://")
-	if !strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("--endpoint=%q: want unix:///absolute/path", endpoint)
-	}
-	return p, nil
 }
 
 // DefaultConfig returns a Config holding every flag's default, for tests and

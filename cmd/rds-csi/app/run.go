@@ -188,15 +188,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if attachCtl != nil {
 		// The socket does not exist before the first pass: nothing can
 		// publish on stale attachment state left over from before a restart.
-		if err := awaitStartupPass(ctx, cfg, attachCtl); err != nil {
+		awaitStartupPass(ctx, cfg, attachCtl)
+	}
+	// ctx may have ended during the startup pass: a signal (a clean stop) or
+	// a component that failed (its error is in runErrs). Either way there is
+	// nothing to serve; the shutdown below reports what happened.
+	if ctx.Err() == nil {
+		if err := server.Listen(); err != nil {
 			return err
 		}
+		logger.Info("Serving CSI", "endpoint", cfg.Endpoint, "driver", cfg.DriverName, "version", Version)
+		goRun("gRPC server", func() error { return server.Serve(ctx) })
 	}
-	if err := server.Listen(); err != nil {
-		return err
-	}
-	logger.Info("Serving CSI", "endpoint", cfg.Endpoint, "driver", cfg.DriverName, "version", Version)
-	goRun("gRPC server", func() error { return server.Serve(ctx) })
 
 	<-ctx.Done()
 	cancel()
