@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,24 +61,24 @@ func TestNodeLoopBlockVolume(t *testing.T) {
 		t.Fatal("target is another device")
 	}
 
-	// Write 1 MiB through the target, read it back through a fresh open;
-	// nothing stays open.
+	// Write 1 MiB through the target with dd and read it back with dd, both
+	// with direct I/O so the data really goes through the block device.
 	data := make([]byte, 1<<20)
 	_, _ = rand.Read(data)
-	f, err := os.OpenFile(target, os.O_WRONLY, 0)
+	src, back := filepath.Join(e.work, "dd-in"), filepath.Join(e.work, "dd-out")
+	e.must(os.WriteFile(src, data, 0o600))
+	for _, args := range [][]string{
+		{"if=" + src, "of=" + target, "bs=1M", "count=1", "seek=4", "oflag=direct", "conv=notrunc,fsync"},
+		{"if=" + target, "of=" + back, "bs=1M", "count=1", "skip=4", "iflag=direct"},
+	} {
+		if out, err := exec.Command("dd", args...).CombinedOutput(); err != nil {
+			t.Fatalf("dd %v: %v: %s", args, err, out)
+		}
+	}
+	got, err := os.ReadFile(back)
 	e.must(err)
-	_, err = f.WriteAt(data, 4<<20)
-	e.must(err)
-	e.must(f.Sync())
-	e.must(f.Close())
-	f, err = os.Open(target)
-	e.must(err)
-	got := make([]byte, len(data))
-	_, err = f.ReadAt(got, 4<<20)
-	e.must(err)
-	e.must(f.Close())
 	if string(got) != string(data) {
-		t.Fatal("read back different data")
+		t.Fatal("dd read back different data than it wrote")
 	}
 
 	// Unstage while the device node is still bound at a target: refused.
