@@ -17,19 +17,20 @@ type answer struct {
 // exit status (and whether it writes to stdout or stderr) is unverified.
 // Successful output never starts with them: it is empty, a "Flags:" legend,
 // a record index, or "key: value".
-var failurePrefixes = []string{
-	"failure:",
+var failurePrefixes = append([]string{"failure:", "no such item", "not enough space"}, syntaxErrorPhrases...)
+
+// syntaxErrorPhrases are RouterOS's answers to a command or argument it
+// rejects; they start a line and classify as ErrInvalidArgument.
+var syntaxErrorPhrases = []string{
 	"bad command name",
 	"expected end of command",
 	"expected command name",
 	"invalid value",
 	"syntax error",
 	"value out of range",
-	"no such item",
 	"input does not match",
 	"ambiguous value",
 	"missing value",
-	"not enough space",
 }
 
 // failureKinds maps RouterOS failure text to a sentinel. Order matters: the
@@ -42,10 +43,7 @@ var failureKinds = []struct {
 	{[]string{"not enough space", "no space left"}, ErrNoSpace},
 	{[]string{"already exists", "already have"}, ErrAlreadyExists},
 	{[]string{"no such item", "not found"}, ErrNotFound},
-	{[]string{
-		"invalid value", "expected end of command", "expected command name", "bad command name",
-		"syntax error", "value out of range", "input does not match", "ambiguous value", "missing value",
-	}, ErrInvalidArgument},
+	{syntaxErrorPhrases, ErrInvalidArgument},
 }
 
 // classifyFailure returns the sentinel for a RouterOS failure text.
