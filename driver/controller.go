@@ -39,6 +39,11 @@ type ControllerConfig struct {
 	DefaultVolumePath string
 	// MaxVolumeSize bounds every volume. Zero: DefaultMaxVolumeSize.
 	MaxVolumeSize int64
+	// CopyTimeout is the RDS client's bound on one copy-from (snapshot,
+	// clone, restore). A copy target's backing file seen without its disk
+	// for longer than this is taken for the remains of a dead copy. Zero:
+	// rds.DefaultCopyTimeout.
+	CopyTimeout time.Duration
 	// Logger is the fallback logger; RPCs log through the logger the gRPC
 	// interceptor puts in their context.
 	Logger klog.Logger
@@ -54,8 +59,15 @@ type ControllerServer struct {
 	cfg   ControllerConfig
 	locks *VolumeLocks
 	caps  []*csi.ControllerServiceCapability
-	now   func() time.Time // dates new snapshot ids; tests replace it
+	now   func() time.Time // ages partial copies; tests replace it
+	// copies runs copy-from work detached from the RPC that asked for it;
+	// partials remembers copy targets seen as a file without a disk.
+	copies   *copyTracker
+	partials partialCopies
 }
+
+// WaitCopies blocks until every copy started by this server has ended.
+func (cs *ControllerServer) WaitCopies() { cs.copies.Wait() }
 
 var _ csi.ControllerServer = (*ControllerServer)(nil)
 
@@ -95,6 +107,12 @@ func NewControllerServer(cfg ControllerConfig) (*ControllerServer, error) {
 	if cfg.MaxVolumeSize == 0 {
 		cfg.MaxVolumeSize = DefaultMaxVolumeSize
 	}
+	if cfg.CopyTimeout == 0 {
+		cfg.CopyTimeout = rds.DefaultCopyTimeout
+	}
+	if cfg.CopyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("controller: copy timeout %s is negative", cfg.CopyTimeout))
+	}
 	if cfg.MaxVolumeSize < 0 {
 		errs = append(errs, fmt.Errorf("controller: max volume size %d is negative", cfg.MaxVolumeSize))
 	}
@@ -113,6 +131,7 @@ func NewControllerServer(cfg ControllerConfig) (*ControllerServer, error) {
 	cfg.Logger.V(2).Info("Controller service configured", "driver", cfg.DriverName,
 		"defaultNVMeAddress", cfg.DefaultNVMeAddress, "defaultVolumePath", cfg.DefaultVolumePath, "maxVolumeSize", cfg.MaxVolumeSize)
 	cs := &ControllerServer{cfg: cfg, locks: NewVolumeLocks(), now: time.Now}
+	cs.copies = newCopyTracker(func() time.Time { return cs.now() })
 	for _, c := range controllerCapabilities {
 		cs.caps = append(cs.caps, &csi.ControllerServiceCapability{
 			Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: c}},

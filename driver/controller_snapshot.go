@@ -3,9 +3,11 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -16,10 +18,12 @@ import (
 )
 
 // Snapshots are independent, unexported copies of a volume's disk
-// (copy-from), in the same directory as the source's backing file. RouterOS
-// copies synchronously, so a snapshot is ready to use when CreateSnapshot
-// returns. Everything else the driver knows about a snapshot is in its id
-// (snapshotid.go).
+// (copy-from), in the same directory as the source's backing file. A copy
+// may take minutes: it runs detached from the RPC (controller_copy.go), and
+// its disk appears on the RDS only when the copy has finished, so a
+// snapshot disk that exists is ready to use. Everything else the driver
+// knows about a snapshot is in its id (snapshotid.go) and in the RDS's
+// creation-time of its backing file.
 
 // CreateSnapshot implements csi.ControllerServer.
 func (cs *ControllerServer) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
@@ -44,17 +48,24 @@ func (cs *ControllerServer) CreateSnapshot(ctx context.Context, req *csi.CreateS
 	if len(src) > maxSnapshotSourceLen {
 		return nil, invalidArg("source_volume_id %q is longer than %d characters: no snapshot id can hold it", src, maxSnapshotSourceLen)
 	}
+	id, err := snapshotIDFor(name, src)
+	if err != nil {
+		return nil, invalidArg("CreateSnapshot %s: %v", name, err)
+	}
 	prefix := snapshotLookupPrefix(name)
-	logger := cs.logger(ctx).WithValues("name", name, "volumeID", src)
+	logger := cs.logger(ctx).WithValues("name", name, "volumeID", src, "snapshotID", id)
 	if vs := meta[paramSnapshotName]; vs != "" { // from --extra-create-metadata
 		logger = logger.WithValues("volumeSnapshot", meta[paramSnapshotNamespace]+"/"+vs)
 	}
-	// Lock the name, not the id: the id is known only once created.
+	// Lock the name: every id of it (either format, any source) shares the prefix.
 	release, err := cs.begin(prefix)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	if err := cs.copyInFlight("CreateSnapshot", id); err != nil {
+		return nil, err
+	}
 
 	found, err := cs.cfg.RDS.ListVolumes(ctx, prefix)
 	if err != nil {
@@ -68,42 +79,83 @@ func (cs *ControllerServer) CreateSnapshot(ctx context.Context, req *csi.CreateS
 		if sid.SourceVolumeID != src {
 			return nil, status.Errorf(codes.AlreadyExists, "snapshot name %q is taken by %s of volume %s", name, v.ID, sid.SourceVolumeID)
 		}
-		logger.V(2).Info("Snapshot exists; answering the retry with it", "snapshotID", v.ID)
-		return &csi.CreateSnapshotResponse{Snapshot: snapshotOf(v, sid)}, nil
+		logger.V(2).Info("Snapshot exists; answering the retry with it", "existingID", v.ID)
+		return cs.snapshotResponse(ctx, v, sid)
 	}
 
 	source, err := cs.cfg.RDS.GetVolume(ctx, src)
 	if err != nil {
 		return nil, rdsStatus(err, "CreateSnapshot: source", src)
 	}
-	id, err := newSnapshotID(name, src, cs.now())
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "CreateSnapshot %s: %v", name, err)
-	}
 	dir := path.Dir(source.FilePath)
 	if rds.ValidateVolumePath(dir) != nil {
 		dir = cs.cfg.DefaultVolumePath
 	}
-	v, err := cs.cfg.RDS.CreateVolume(ctx, rds.CreateVolumeRequest{
+	v, err := cs.createCopy(ctx, "CreateSnapshot", rds.CreateVolumeRequest{
 		ID:       id,
 		FilePath: rds.FilePathFor(dir, id),
 		CopyFrom: src, // SizeBytes 0: the source's size
 	})
 	if err != nil {
-		return nil, createStatus(err, "CreateSnapshot", id)
+		return nil, err
 	}
 	sid, _ := parseSnapshotID(id)
-	logger.Info("Created snapshot", "snapshotID", id, "sizeBytes", v.SizeBytes, "filePath", v.FilePath)
-	return &csi.CreateSnapshotResponse{Snapshot: snapshotOf(v, sid)}, nil
+	logger.Info("Created snapshot", "sizeBytes", v.SizeBytes, "filePath", v.FilePath)
+	return cs.snapshotResponse(ctx, v, sid)
 }
 
-// snapshotOf describes a snapshot disk.
-func snapshotOf(v rds.Volume, sid snapshotID) *csi.Snapshot {
+// snapshotResponse describes one snapshot disk with its creation time.
+func (cs *ControllerServer) snapshotResponse(ctx context.Context, v rds.Volume, sid snapshotID) (*csi.CreateSnapshotResponse, error) {
+	times, err := cs.snapshotTimes(ctx, []rds.Volume{v})
+	if err != nil {
+		return nil, rdsStatus(err, "CreateSnapshot: creation time", v.ID)
+	}
+	return &csi.CreateSnapshotResponse{Snapshot: snapshotOf(v, sid, times[v.ID])}, nil
+}
+
+// snapshotTimes returns the creation time of each snapshot disk whose id
+// does not carry one: the RDS's creation-time of its backing file, one
+// file listing per directory. A disk whose file is not listed is an error,
+// never a made-up time.
+func (cs *ControllerServer) snapshotTimes(ctx context.Context, disks []rds.Volume) (map[string]time.Time, error) {
+	byDir := map[string][]rds.Volume{}
+	for _, v := range disks {
+		if sid, ok := parseSnapshotID(v.ID); ok && sid.Created.IsZero() {
+			byDir[path.Dir(v.FilePath)] = append(byDir[path.Dir(v.FilePath)], v)
+		}
+	}
+	times := make(map[string]time.Time, len(disks))
+	for dir, vs := range byDir {
+		files, err := cs.cfg.RDS.ListFiles(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		created := make(map[string]time.Time, len(files))
+		for _, f := range files {
+			created[f.Path] = f.Created
+		}
+		for _, v := range vs {
+			t, ok := created[v.FilePath]
+			if !ok {
+				return nil, fmt.Errorf("%w: backing file %s of snapshot %s is not on the RDS", rds.ErrCommandFailed, v.FilePath, v.ID)
+			}
+			times[v.ID] = t
+		}
+	}
+	return times, nil
+}
+
+// snapshotOf describes a snapshot disk. created is used when the id
+// carries no creation time.
+func snapshotOf(v rds.Volume, sid snapshotID, created time.Time) *csi.Snapshot {
+	if !sid.Created.IsZero() {
+		created = sid.Created
+	}
 	return &csi.Snapshot{
 		SnapshotId:     v.ID,
 		SourceVolumeId: sid.SourceVolumeID,
 		SizeBytes:      v.SizeBytes,
-		CreationTime:   timestamppb.New(sid.Created),
+		CreationTime:   timestamppb.New(created),
 		ReadyToUse:     true,
 	}
 }
@@ -126,6 +178,9 @@ func (cs *ControllerServer) DeleteSnapshot(ctx context.Context, req *csi.DeleteS
 		return nil, err
 	}
 	defer release()
+	if err := cs.copyInFlight("DeleteSnapshot", id); err != nil {
+		return nil, err
+	}
 	filePath, err := cs.backingFile(ctx, "DeleteSnapshot", id)
 	if err != nil {
 		return nil, err
@@ -154,7 +209,11 @@ func (cs *ControllerServer) GetSnapshot(ctx context.Context, req *csi.GetSnapsho
 	if err != nil {
 		return nil, rdsStatus(err, "GetSnapshot", id)
 	}
-	return &csi.GetSnapshotResponse{Snapshot: snapshotOf(v, sid)}, nil
+	times, err := cs.snapshotTimes(ctx, []rds.Volume{v})
+	if err != nil {
+		return nil, rdsStatus(err, "GetSnapshot: creation time", id)
+	}
+	return &csi.GetSnapshotResponse{Snapshot: snapshotOf(v, sid, times[id])}, nil
 }
 
 // ListSnapshots implements csi.ControllerServer. Filters that match nothing
@@ -216,9 +275,17 @@ func (cs *ControllerServer) ListSnapshots(ctx context.Context, req *csi.ListSnap
 	}
 	slices.SortFunc(all, func(a, b entry) int { return strings.Compare(a.v.ID, b.v.ID) })
 	page, next := paginate(all, func(e entry) string { return e.v.ID }, req.GetStartingToken(), req.GetMaxEntries())
+	pageDisks := make([]rds.Volume, 0, len(page))
+	for _, e := range page {
+		pageDisks = append(pageDisks, e.v)
+	}
+	times, err := cs.snapshotTimes(ctx, pageDisks)
+	if err != nil {
+		return nil, rdsStatus(err, "ListSnapshots: creation times", SnapshotIDPrefix)
+	}
 	resp := &csi.ListSnapshotsResponse{NextToken: next, Entries: make([]*csi.ListSnapshotsResponse_Entry, 0, len(page))}
 	for _, e := range page {
-		resp.Entries = append(resp.Entries, &csi.ListSnapshotsResponse_Entry{Snapshot: snapshotOf(e.v, e.sid)})
+		resp.Entries = append(resp.Entries, &csi.ListSnapshotsResponse_Entry{Snapshot: snapshotOf(e.v, e.sid, times[e.v.ID])})
 	}
 	return resp, nil
 }

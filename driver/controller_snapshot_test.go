@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,6 @@ import (
 )
 
 func TestSnapshotIDRoundTrip(t *testing.T) {
-	created := time.Date(2025, 11, 12, 0, 36, 13, 0, time.UTC)
 	cases := []struct{ name, source string }{
 		{"snapshot-0f5e0c8a-1b2c-4d3e-8f90-a1b2c3d4e5f6", "pvc-0f5e0c8a-1b2c-4d3e-8f90-a1b2c3d4e5f6"},
 		{"x", "pvc-test-123"},
@@ -22,9 +22,12 @@ func TestSnapshotIDRoundTrip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.source, func(t *testing.T) {
-			id, err := newSnapshotID(tc.name, tc.source, created)
+			id, err := snapshotIDFor(tc.name, tc.source)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if again, _ := snapshotIDFor(tc.name, tc.source); again != id {
+				t.Fatalf("id not a pure function of the request: %q then %q", id, again)
 			}
 			if err := rds.ValidateID(id); err != nil || len(id) > 128 {
 				t.Fatalf("id %q invalid: %v", id, err)
@@ -33,7 +36,7 @@ func TestSnapshotIDRoundTrip(t *testing.T) {
 			if !ok {
 				t.Fatalf("cannot parse %q", id)
 			}
-			if sid.SourceVolumeID != tc.source || !sid.Created.Equal(created) || sid.NameHash != snapshotNameHash(tc.name) {
+			if sid.SourceVolumeID != tc.source || !sid.Created.IsZero() || sid.NameHash != snapshotNameHash(tc.name) {
 				t.Fatalf("parsed %+v", sid)
 			}
 			if !strings.HasPrefix(id, snapshotLookupPrefix(tc.name)+"-") {
@@ -41,16 +44,31 @@ func TestSnapshotIDRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if _, err := newSnapshotID("x", "pvc-"+strings.Repeat("a", maxSnapshotSourceLen), created); err == nil {
+	t.Run("timedIDsOfEarlierReleases", func(t *testing.T) {
+		// snap-<hash>-<created>-<source>: still parsed, with their time.
+		created := time.Date(2025, 11, 12, 0, 36, 13, 0, time.UTC)
+		for _, src := range []string{"pvc-0f5e0c8a-1b2c-4d3e-8f90-a1b2c3d4e5f6", "pvc-test-123"} {
+			id := fmt.Sprintf("snap-%s-%08x-%s", snapshotNameHash("old"), created.Unix(), src)
+			sid, ok := parseSnapshotID(id)
+			if !ok || sid.SourceVolumeID != src || !sid.Created.Equal(created) || sid.NameHash != snapshotNameHash("old") {
+				t.Fatalf("%q parsed %+v, %v", id, sid, ok)
+			}
+		}
+	})
+	if _, err := snapshotIDFor("x", "pvc-"+strings.Repeat("a", maxSnapshotSourceLen)); err == nil {
 		t.Fatal("overlong source accepted")
 	}
-	if id, _ := newSnapshotID("x", "pvc-0f5e0c8a-1b2c-4d3e-8f90-a1b2c3d4e5f6", created); len(id) != 71 {
-		t.Fatalf("len(%q) = %d, documented 71", id, len(id))
+	if _, err := snapshotIDFor("x", "vol-1"); err == nil {
+		t.Fatal("unmanaged source accepted")
+	}
+	if id, _ := snapshotIDFor("x", "pvc-0f5e0c8a-1b2c-4d3e-8f90-a1b2c3d4e5f6"); len(id) != 62 {
+		t.Fatalf("len(%q) = %d, documented 62", id, len(id))
 	}
 	for _, bad := range []string{
-		"pvc-0f5e0c8a-1b2c-4d3e-8f90-a1b2c3d4e5f6", "snap-", "snap-1234-pvc-x", "snap-0123456789abcdef-pvc-x",
+		"pvc-0f5e0c8a-1b2c-4d3e-8f90-a1b2c3d4e5f6", "snap-", "snap-1234-pvc-x", "snap-0123456789abcdef-vol-x",
 		"snap-0123456789abcdeg-00000000-pvc-x", "snap-0123456789abcdef-0000000z-pvc-x", "snap-0123456789abcdef-00000000-",
 		"snap-0123456789abcdef-00000000-pvc-x-", "snap-0123456789ABCDEF-00000000-pvc-x", "reallyfakesnapshotid",
+		"snap-0123456789abcdef-pvc-x-", "snap-0123456789ABCDEF-pvc-x",
 	} {
 		if _, ok := parseSnapshotID(bad); ok {
 			t.Errorf("parsed %q", bad)
@@ -61,7 +79,7 @@ func TestSnapshotIDRoundTrip(t *testing.T) {
 func TestCreateSnapshot(t *testing.T) {
 	h := newHarness(t)
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	h.cs.now = func() time.Time { return created.Add(123 * time.Millisecond) }
+	h.fake.Now = func() time.Time { return created }
 	req := createReq("src", 3*gib+1)
 	req.Parameters = map[string]string{ParamVolumePath: "/storage-pool/custom"}
 	srcResp, err := h.cs.CreateVolume(context.Background(), req)
@@ -89,7 +107,6 @@ func TestCreateSnapshot(t *testing.T) {
 	}
 
 	t.Run("retryIsIdempotent", func(t *testing.T) {
-		h.cs.now = func() time.Time { return created.Add(time.Hour) }
 		h.fake.ResetCalls()
 		again := h.mustSnapshot(t, "snapshot-1", src)
 		if again.String() != snap.String() {

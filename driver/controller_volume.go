@@ -63,6 +63,9 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		return nil, err
 	}
 	defer release()
+	if err := cs.copyInFlight("CreateVolume", id); err != nil {
+		return nil, err
+	}
 
 	resp := func(v rds.Volume) *csi.CreateVolumeResponse {
 		return &csi.CreateVolumeResponse{Volume: &csi.Volume{
@@ -97,7 +100,7 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		}
 	}
 
-	v, err := cs.cfg.RDS.CreateVolume(ctx, rds.CreateVolumeRequest{
+	create := rds.CreateVolumeRequest{
 		ID:        id,
 		FilePath:  rds.FilePathFor(params.VolumePath, id),
 		SizeBytes: size,
@@ -105,9 +108,15 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		Port:      params.NVMePort,
 		NQN:       rds.NQNFor(id),
 		CopyFrom:  sourceID,
-	})
+	}
+	var v rds.Volume
+	if sourceID != "" {
+		v, err = cs.createCopy(ctx, "CreateVolume", create)
+	} else if v, err = cs.cfg.RDS.CreateVolume(ctx, create); err != nil {
+		err = createStatus(err, "CreateVolume", id)
+	}
 	if err != nil {
-		return nil, createStatus(err, "CreateVolume", id)
+		return nil, err
 	}
 	if limit > 0 && v.SizeBytes > limit {
 		// The RDS rounded past the limit: undo rather than hand out a
@@ -190,6 +199,9 @@ func (cs *ControllerServer) DeleteVolume(ctx context.Context, req *csi.DeleteVol
 		return nil, err
 	}
 	defer release()
+	if err := cs.copyInFlight("DeleteVolume", id); err != nil {
+		return nil, err
+	}
 	if err := cs.cfg.Attachments.Ready(); err != nil {
 		return nil, rdsStatus(err, "DeleteVolume", id)
 	}

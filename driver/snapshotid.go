@@ -11,24 +11,30 @@ import (
 	"github.com/srvlab/rds-csi/rds"
 )
 
-// Snapshot ids. RouterOS keeps no metadata on a disk (no source, no
-// creation time that survives reliably), so the snapshot id - which is also
-// the disk slot - carries everything the driver must know later:
+// Snapshot ids. RouterOS keeps no metadata on a disk (no source), so the
+// snapshot id - which is also the disk slot - carries what the driver must
+// know later. It is a pure function of the CreateSnapshot request, so that a
+// retry after any interruption (a cancelled caller, a driver or RDS restart)
+// names the very same disk and file, and the RDS itself refuses a second
+// copy:
 //
-//	snap-<name hash>-<created>-<source volume id>
-//	snap-1a2b3c4d5e6f7a8b-6740f3a1-pvc-0f5e...   (71 characters for a pvc-<uuid> source)
+//	snap-<name hash>-<source volume id>
+//	snap-1a2b3c4d5e6f7a8b-pvc-0f5e...   (62 characters for a pvc-<uuid> source)
 //
 //   - name hash: the first 16 hex digits of sha256(CreateSnapshot name).
 //     Retries of CreateSnapshot find their disk by listing slots with the
-//     prefix snap-<name hash>, whatever the time and source; a hit with
-//     another source is a name conflict (AlreadyExists).
-//   - created: Unix seconds of creation, 8 hex digits. creation_time stays
-//     the same across retries, listings, restarts and replicas; an
-//     in-memory record would change on every controller restart, and
-//     snapshot schedulers prune by that time.
+//     prefix snap-<name hash>, whatever the source; a hit with another
+//     source is a name conflict (AlreadyExists).
 //   - source volume id: ListSnapshots(source_volume_id) and
-//     CreateSnapshot idempotency need it; any valid id of at most 97
-//     characters fits within the 128 of rds.ValidateID.
+//     CreateSnapshot idempotency need it. Sources are managed volume ids
+//     (pvc-...), which is what keeps the two formats below apart.
+//
+// Snapshots made before this rule carry their creation time in the id:
+//
+//	snap-<name hash>-<created: 8 hex digits of Unix seconds>-<source volume id>
+//
+// They keep working unchanged. A new snapshot's creation time is the RDS's
+// own creation-time of its backing file (see ControllerServer.snapshotTimes).
 //
 // The result only contains [a-z0-9-], so it passes rds.ValidateID.
 
@@ -37,16 +43,21 @@ const SnapshotIDPrefix = "snap-"
 
 const (
 	nameHashLen          = 16
-	createdLen           = 8
-	snapshotIDOverhead   = len(SnapshotIDPrefix) + nameHashLen + 1 + createdLen + 1
+	snapshotIDOverhead   = len(SnapshotIDPrefix) + nameHashLen + 1
 	maxSnapshotSourceLen = 128 - snapshotIDOverhead
 )
 
-var snapshotIDPattern = regexp.MustCompile(`^snap-([0-9a-f]{16})-([0-9a-f]{8})-(.+)$`)
+var (
+	// timedSnapshotIDPattern: ids made before ids were pure.
+	timedSnapshotIDPattern = regexp.MustCompile(`^snap-([0-9a-f]{16})-([0-9a-f]{8})-(.+)$`)
+	snapshotIDPattern      = regexp.MustCompile(`^snap-([0-9a-f]{16})-(` + VolumeIDPrefix + `.+)$`)
+)
 
 // snapshotID is the parsed form of a snapshot id.
 type snapshotID struct {
-	NameHash       string
+	NameHash string
+	// Created is set for the ids that carry it (made before ids were pure);
+	// zero otherwise: the RDS's file creation-time tells.
 	Created        time.Time
 	SourceVolumeID string
 }
@@ -64,25 +75,35 @@ func snapshotLookupPrefix(name string) string {
 	return SnapshotIDPrefix + snapshotNameHash(name)
 }
 
-// newSnapshotID builds the id of a new snapshot.
-func newSnapshotID(name, sourceVolumeID string, created time.Time) (string, error) {
+// snapshotIDFor is the id of the snapshot called name of sourceVolumeID:
+// the same for every attempt of the request.
+func snapshotIDFor(name, sourceVolumeID string) (string, error) {
 	if len(sourceVolumeID) > maxSnapshotSourceLen {
 		return "", fmt.Errorf("source volume id %q is longer than %d characters and does not fit a snapshot id", sourceVolumeID, maxSnapshotSourceLen)
 	}
-	id := fmt.Sprintf("%s%s-%08x-%s", SnapshotIDPrefix, snapshotNameHash(name), uint32(created.Unix()), sourceVolumeID)
+	if !isManagedVolumeID(sourceVolumeID) {
+		return "", fmt.Errorf("source volume id %q is not a volume of this driver", sourceVolumeID)
+	}
+	id := SnapshotIDPrefix + snapshotNameHash(name) + "-" + sourceVolumeID
 	return id, rds.ValidateID(id)
 }
 
-// parseSnapshotID parses a snapshot id; ok is false for anything that is
-// not one (including volume ids), so callers never act on a foreign disk.
+// parseSnapshotID parses a snapshot id of either format; ok is false for
+// anything that is not one (including volume ids), so callers never act on
+// a foreign disk.
 func parseSnapshotID(id string) (snapshotID, bool) {
-	m := snapshotIDPattern.FindStringSubmatch(id)
-	if m == nil || rds.ValidateID(id) != nil || rds.ValidateID(m[3]) != nil {
+	if rds.ValidateID(id) != nil {
 		return snapshotID{}, false
 	}
-	secs, err := strconv.ParseUint(m[2], 16, 32)
-	if err != nil {
-		return snapshotID{}, false
+	if m := timedSnapshotIDPattern.FindStringSubmatch(id); m != nil && rds.ValidateID(m[3]) == nil {
+		secs, err := strconv.ParseUint(m[2], 16, 32)
+		if err != nil {
+			return snapshotID{}, false
+		}
+		return snapshotID{NameHash: m[1], Created: time.Unix(int64(secs), 0).UTC(), SourceVolumeID: m[3]}, true
 	}
-	return snapshotID{NameHash: m[1], Created: time.Unix(int64(secs), 0).UTC(), SourceVolumeID: m[3]}, true
+	if m := snapshotIDPattern.FindStringSubmatch(id); m != nil && rds.ValidateID(m[2]) == nil {
+		return snapshotID{NameHash: m[1], SourceVolumeID: m[2]}, true
+	}
+	return snapshotID{}, false
 }

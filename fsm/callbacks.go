@@ -23,6 +23,7 @@ func (m *Machine) callbacks() lfsm.Callbacks {
 		afterKey(EventConnectionLost): m.afterConnectionLost,
 		afterKey(EventScheduleRetry):  m.afterScheduleRetry,
 		afterKey(EventAttempt):        m.afterAttempt,
+		afterKey(EventReachable):      m.afterAttempt, // an attempt too, only earlier
 		afterKey(EventReconnected):    m.afterReconnected,
 		afterKey(EventAttemptFailed):  m.afterAttemptFailed,
 	}
@@ -69,15 +70,19 @@ func (m *Machine) afterAttempt(ctx context.Context, e *lfsm.Event) {
 	if State(e.Src) == StateBackoff {
 		waited = now.Sub(m.book.backoffStart)
 	}
-	klog.FromContext(ctx).Info("Connecting to the RDS", "state", e.Dst, "attempt", m.book.attempts, "backoff", waited)
+	backoff := fmt.Sprintf("after %s backoff", round(waited))
+	if Event(e.Event) == EventReachable {
+		backoff += ", cut short: the RDS accepts TCP connections again"
+	}
+	klog.FromContext(ctx).Info("Connecting to the RDS", "state", e.Dst, "attempt", m.book.attempts, "backoff", waited, "event", e.Event)
 	if !m.book.everConnected {
 		m.rec.Event(EventTypeNormal, ReasonConnecting,
-			fmt.Sprintf("connecting to %s (attempt %d, after %s backoff)", m.addr, m.book.attempts, round(waited)))
+			fmt.Sprintf("connecting to %s (attempt %d, %s)", m.addr, m.book.attempts, backoff))
 		return
 	}
 	m.rec.Event(EventTypeNormal, ReasonReconnecting,
-		fmt.Sprintf("reconnecting to %s (attempt %d, after %s backoff, %s into the outage)",
-			m.addr, m.book.attempts, round(waited), round(now.Sub(m.book.outageStart))))
+		fmt.Sprintf("reconnecting to %s (attempt %d, %s, %s into the outage)",
+			m.addr, m.book.attempts, backoff, round(now.Sub(m.book.outageStart))))
 }
 
 func (m *Machine) afterReconnected(ctx context.Context, e *lfsm.Event) {

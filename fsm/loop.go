@@ -10,10 +10,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/srvlab/rds-csi/queue"
+	"github.com/srvlab/rds-csi/rds"
 )
-
-// reconnectKey is the only item of the reconnect queue.
-const reconnectKey = "rds"
 
 // ReconnectQueueName labels the reconnect queue's workqueue_* metrics.
 const ReconnectQueueName = "rds_reconnect"
@@ -22,17 +20,19 @@ const ReconnectQueueName = "rds_reconnect"
 // the Run goroutine touches it.
 type loop struct {
 	m      *Machine
-	ctx    context.Context // Run's context: cancels dials and pings
+	ctx    context.Context // Run's context: cancels dials, pings and probes
 	logger klog.Logger
-	q      queue.Interface[string]
-	keys   chan string // reconnect key out of the backoff queue
+	lost   <-chan error // the connection's Lost channel
+	q      queue.Interface[ticket]
+	keys   chan ticket // tickets out of the backoff queue
 	wg     sync.WaitGroup
 
-	// At most one dial and one ping run at any time; each reports on a
-	// channel with room for its one result, so it never blocks. The
-	// deadlines are clock.After channels (nil when none is armed): a fired
-	// or forgotten one costs nothing, and only the backoff queue arms
-	// timers, which keeps the fake-clock tests exact.
+	// At most one dial, one ping and one probe run at any time; each
+	// reports on a channel with room for its one result, so it never
+	// blocks. The loop's deadlines and its probe schedule are clock.After
+	// channels (nil when none is armed): a fired or forgotten one costs
+	// nothing, and only the backoff queue arms NewTimer timers, which keeps
+	// the fake-clock tests exact.
 	dialDone     chan error
 	dialing      bool
 	dialCancel   context.CancelFunc
@@ -43,14 +43,25 @@ type loop struct {
 	pingCancel    context.CancelFunc
 	pingDeadline  <-chan time.Time
 	pingAbandoned bool // timed out or the connection was lost meanwhile: ignore its result
+
+	backoffState
+	generations
+}
+
+// generations tell the loss of the connection a dial has just made from the
+// stale loss of an older one (see rds.LostError and rds.Connection.Current).
+type generations struct {
+	gen     uint64 // the connection Connected stands for
+	lostGen uint64 // the newest generation whose loss was reported
+	lostErr error  // that loss
 }
 
 // Run drives the machine until ctx is done: it is the only goroutine that
 // fires events. It dials at once (Disconnected → Reconnecting), then reacts to
-// connection losses, health-check ticks, dial and ping results and the
-// reconnect key coming out of the backoff queue. On ctx done it shuts the
-// queue down, waits for its goroutines (dials and pings honour ctx), closes
-// the connection and returns nil.
+// connection losses, health-check ticks, dial, ping and probe results, probe
+// timers and backoff tickets coming out of the queue. On ctx done it shuts the
+// queue down, waits for its goroutines (dials, pings and probes honour ctx),
+// closes the connection and returns nil.
 func (m *Machine) Run(ctx context.Context) error {
 	if !m.started.CompareAndSwap(false, true) {
 		return errors.New("fsm: Run called twice")
@@ -62,20 +73,25 @@ func (m *Machine) Run(ctx context.Context) error {
 	logger = logger.WithName("rds-connection").WithValues("address", m.addr)
 	ctx = klog.NewContext(ctx, logger)
 
-	q, err := queue.New[string](queue.Config{
+	q, err := queue.New[ticket](queue.Config{
 		Name:            ReconnectQueueName,
 		Limiter:         m.cfg.Backoff,
 		MetricsProvider: m.cfg.QueueMetrics,
 		Clock:           m.cfg.Clock,
+		SharedBackoff:   true, // one schedule for all tickets (backoff.go)
 	})
 	if err != nil {
 		return err
 	}
 	l := &loop{
 		m: m, ctx: ctx, logger: logger, q: q,
-		keys:     make(chan string),
+		lost:     m.cfg.Conn.Lost(),
+		keys:     make(chan ticket),
 		dialDone: make(chan error, 1),
 		pingDone: make(chan error, 1),
+		backoffState: backoffState{
+			probeDone: make(chan probeResult, 1),
+		},
 	}
 	l.wg.Go(l.forwardKeys)
 	l.run()
@@ -84,18 +100,17 @@ func (m *Machine) Run(ctx context.Context) error {
 
 func (l *loop) run() {
 	m := l.m
-	lost := m.cfg.Conn.Lost()
 	ticker := m.cfg.Clock.NewTicker(m.cfg.HealthInterval)
 	defer ticker.Stop()
 
 	l.beat()
-	l.attempt()
+	l.attempt(EventAttempt)
 	for {
 		select {
 		case <-l.ctx.Done():
 			l.shutdown()
 			return
-		case err := <-lost:
+		case err := <-l.lost:
 			l.onLost(err)
 		case <-ticker.C():
 			l.onTick()
@@ -107,8 +122,14 @@ func (l *loop) run() {
 			l.onDialResult(err)
 		case <-l.dialDeadline:
 			l.onDialTimeout()
-		case <-l.keys:
-			l.onKey()
+		case tk := <-l.keys:
+			l.onTicket(tk)
+		case <-l.probeDue:
+			l.onProbeDue()
+		case r := <-l.probeDone:
+			l.onProbeResult(r)
+		case <-l.probeDeadline:
+			l.onProbeTimeout()
 		}
 		l.beat()
 	}
@@ -118,18 +139,18 @@ func (l *loop) run() {
 // guarantees one per HealthInterval even when nothing happens.
 func (l *loop) beat() { l.m.heartbeat.Store(l.m.cfg.Clock.Now().UnixNano()) }
 
-// forwardKeys hands the reconnect key from the queue to the loop, so the
-// loop never blocks in Get. The loop calls Done.
+// forwardKeys hands the tickets from the queue to the loop, so the loop
+// never blocks in Get. The loop calls Done.
 func (l *loop) forwardKeys() {
 	for {
-		key, shutdown := l.q.Get()
+		tk, shutdown := l.q.Get()
 		if shutdown {
 			return
 		}
 		select {
-		case l.keys <- key:
+		case l.keys <- tk:
 		case <-l.ctx.Done():
-			l.q.Done(key)
+			l.q.Done(tk)
 			return
 		}
 	}
@@ -145,9 +166,10 @@ func (l *loop) fire(ev Event, args ...any) bool {
 	return true
 }
 
-// attempt starts a dial (from Disconnected or Backoff).
-func (l *loop) attempt() {
-	if l.dialing || !l.fire(EventAttempt) {
+// attempt starts a dial (from Disconnected or Backoff) with ev: EventAttempt,
+// or EventReachable when a probe cut the backoff step short.
+func (l *loop) attempt(ev Event) {
+	if l.dialing || !l.fire(ev) {
 		return
 	}
 	ctx, cancel := context.WithCancel(l.ctx)
@@ -164,63 +186,101 @@ func (l *loop) onDialTimeout() {
 	l.logger.V(2).Info("Connection attempt timed out, cancelling it", "state", l.m.State(), "timeout", l.m.cfg.DialTimeout)
 }
 
+// onDialResult: Connected, or Backoff for one more step. A success does not
+// reset the backoff: only a connection that stays up for StableAfter does
+// (see disconnect). Otherwise an RDS that accepts and at once drops
+// connections (booting, overloaded) would be redialled every base step
+// forever, each Reconnected starting a full attachment pass.
 func (l *loop) onDialResult(err error) {
 	timedOut := l.dialDeadline == nil
 	l.dialDeadline = nil
 	l.dialCancel()
 	l.dialing = false
-	if err == nil {
-		// A successful connect resets the backoff: the next outage starts
-		// again at the base step (the issue's contract, and what an operator
-		// expects after the RDS is back).
-		if l.fire(EventReconnected) {
-			l.q.Forget(reconnectKey)
-		}
-		return
-	}
-	if timedOut {
+	switch {
+	case err == nil:
+		err = l.established()
+	case timedOut:
 		err = fmt.Errorf("timed out after %s: %w", l.m.cfg.DialTimeout, err)
 	}
+	if err == nil {
+		l.fire(EventReconnected)
+		return
+	}
 	if l.fire(EventAttemptFailed, err) {
-		l.q.AddRateLimited(reconnectKey) // exactly once per entry into Backoff
+		// Only a dial that never reached TCP may be cut short by probing:
+		// after a handshake failure something answers TCP already, and
+		// probing would turn the backoff into a redial every probe.
+		l.backoff(errors.Is(err, rds.ErrUnreachable))
 	}
 }
 
-// onKey: the backoff delay is over.
-func (l *loop) onKey() {
-	l.q.Done(reconnectKey)
-	if l.m.State() != StateBackoff {
-		l.logger.Error(nil, "Reconnect key outside Backoff, ignoring it", "state", l.m.State())
-		return
+// established checks, once Connect succeeded, that the connection it made
+// is still up. It may have died at once (RDS booting, session limit): its
+// loss may already have been read while Reconnecting (noted in lostGen), be
+// pending on the Lost channel, or be known only to the transport. Going to
+// Connected then would answer ready while every command fails "not
+// connected" until the next health check; the attempt failed instead.
+func (l *loop) established() error {
+	gen, up := l.m.cfg.Conn.Current()
+	select {
+	case err := <-l.lost: // its loss, or a stale one
+		l.noteLoss(err)
+	default:
 	}
-	l.attempt()
+	if gen > 0 && l.lostGen >= gen {
+		return fmt.Errorf("connection lost right after connecting: %w", l.lostErr)
+	}
+	if !up {
+		return fmt.Errorf("%w: connection to %s (generation %d) lost right after connecting", rds.ErrUnavailable, l.m.addr, gen)
+	}
+	l.gen = gen
+	return nil
 }
 
-// onLost handles a loss reported by the connection. Reports outside
-// Connected belong to a connection already given up on.
+// noteLoss remembers the newest generation whose loss was reported.
+func (l *loop) noteLoss(err error) {
+	if gen, ok := rds.LostGeneration(err); ok && gen > l.lostGen {
+		l.lostGen, l.lostErr = gen, err
+	}
+}
+
+// onLost handles a loss reported by the connection. In Connected it is the
+// current connection's, unless its generation is older (stale). While a
+// dial runs it may be the loss of the connection that dial has just made:
+// noted, and decided when the dial result comes (established). Anywhere
+// else it belongs to a connection already given up on.
 func (l *loop) onLost(err error) {
-	if l.m.State() != StateConnected {
-		l.logger.V(4).Info("Ignoring connection loss outside Connected", "state", l.m.State(), "err", err)
-		return
+	gen, tagged := rds.LostGeneration(err)
+	switch state := l.m.State(); {
+	case state == StateConnected && (!tagged || gen >= l.gen):
+		l.disconnect(err)
+	case state == StateReconnecting && tagged:
+		l.noteLoss(err)
+		l.logger.V(4).Info("Connection loss while dialling, checked against the dial's result", "state", state, "generation", gen, "err", err)
+	default:
+		l.logger.V(4).Info("Ignoring the loss of a connection already given up on", "state", state, "generation", gen, "current", l.gen, "err", err)
 	}
-	l.disconnect(err)
 }
 
-// disconnect: Connected → Disconnected, then redial at once if the
-// connection had been stable, or go through Backoff if it was flapping, so
-// an RDS that accepts and then drops connections is dialled at most once per
-// base step instead of in a tight loop.
+// disconnect: Connected → Disconnected. A connection that had been up for
+// StableAfter resets the backoff schedule and is redialled at once: an RDS
+// that merely dropped the TCP session is usually back immediately. A
+// shorter-lived one was flapping: Backoff with the next step of the
+// schedule (one AddRateLimited, as for a failed attempt), never a tight
+// handshake loop.
 func (l *loop) disconnect(cause error) {
 	l.abandonPing()
 	if !l.fire(EventConnectionLost, cause) {
 		return
 	}
-	if l.m.book.outageStart.Sub(l.m.book.connectedAt) >= l.m.cfg.StableAfter {
-		l.attempt()
+	if up := l.m.book.outageStart.Sub(l.m.book.connectedAt); up >= l.m.cfg.StableAfter {
+		l.q.Forget(anyTicket)
+		l.logger.V(2).Info("The lost connection had been stable, backoff schedule reset", "connectedFor", up, "stableAfter", l.m.cfg.StableAfter)
+		l.attempt(EventAttempt)
 		return
 	}
 	if l.fire(EventScheduleRetry) {
-		l.q.AddRateLimited(reconnectKey)
+		l.backoff(false) // it dropped after TCP connected: no probing
 	}
 }
 
@@ -271,7 +331,7 @@ func (l *loop) abandonPing() {
 
 func (l *loop) shutdown() {
 	l.q.ShutDown()
-	// Dials and pings use contexts derived from the cancelled ctx.
+	// Dials, pings and probes use contexts derived from the cancelled ctx.
 	l.wg.Wait()
 	if err := l.m.cfg.Conn.Close(); err != nil {
 		l.logger.Error(err, "Closing the RDS connection")

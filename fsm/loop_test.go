@@ -3,10 +3,12 @@ package fsm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
@@ -18,12 +20,14 @@ import (
 )
 
 // armingClock reports every timer armed on it. Only the reconnect queue
-// arms timers (the loop's own deadlines use After), and it arms one per
-// backoff with the full delay, so the test reads each backoff as it is
-// chosen, and knows the queue has it before stepping the clock.
+// arms timers (the loop's own deadlines and probe schedule use After), and
+// it arms one for its earliest waiting ticket, so the test reads each
+// backoff as it is chosen, and knows the queue has it before stepping the
+// clock. After calls (the loop's) are reported on afters, once registered.
 type armingClock struct {
 	*clocktesting.FakeClock
-	armed chan time.Duration
+	armed  chan time.Duration
+	afters chan time.Duration
 }
 
 func (c *armingClock) NewTimer(d time.Duration) clock.Timer {
@@ -32,10 +36,20 @@ func (c *armingClock) NewTimer(d time.Duration) clock.Timer {
 	return t
 }
 
+func (c *armingClock) After(d time.Duration) <-chan time.Time {
+	ch := c.FakeClock.After(d)
+	select {
+	case c.afters <- d:
+	default: // a test that reads afters reads them long before 10000
+	}
+	return ch
+}
+
 type harness struct {
 	m      *Machine
 	conn   *fakeConn
 	rec    *fakeRecorder
+	log    *logSink
 	clk    *armingClock
 	reg    *prometheus.Registry
 	mf     *metrics.FSM
@@ -45,14 +59,16 @@ type harness struct {
 }
 
 // startLoop runs a machine on a fake clock: health every 2 s (3 s timeout),
-// dials bounded by 10 s, stable after 30 s, backoff without jitter (the
-// injected source picks the middle of the range).
+// dials bounded by 10 s, stable after 30 s, backoff without jitter below the
+// cap (the injected source picks the middle of the range), probes every
+// 250 ms bounded by 1 s (the defaults). Every log line goes to h.log.
 func startLoop(t *testing.T, conn *fakeConn, mod func(*Config)) *harness {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	h := &harness{
-		conn: conn, rec: newFakeRecorder(), reg: reg, mf: metrics.NewFSM(reg),
-		clk: &armingClock{FakeClock: clocktesting.NewFakeClock(epoch), armed: make(chan time.Duration, 100)},
+		conn: conn, rec: newFakeRecorder(), reg: reg, mf: metrics.NewFSM(reg), log: &logSink{},
+		clk: &armingClock{FakeClock: clocktesting.NewFakeClock(epoch),
+			armed: make(chan time.Duration, 100), afters: make(chan time.Duration, 10000)},
 	}
 	cfg := Config{
 		Conn:           conn,
@@ -65,6 +81,7 @@ func startLoop(t *testing.T, conn *fakeConn, mod func(*Config)) *harness {
 		StableAfter:    30 * time.Second,
 		Backoff:        queue.LimiterConfig{Rand: func() float64 { return 0.5 }},
 		Clock:          h.clk,
+		Logger:         logr.New(h.log),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -126,8 +143,9 @@ func (h *harness) counter(status string) float64 {
 
 // TestLoopReconnects is the incident: the RDS restarts. The loss is seen,
 // the first redial goes out at once, failures back off 1, 2, 4 s, the
-// reconnect is observed and subscribers hear about it; a flapping connection
-// keeps backing off (8 s); a stable one resets the backoff.
+// reconnect is observed and subscribers hear about it; a connection lost
+// before StableAfter keeps backing off (8 s: the reconnect did not reset the
+// schedule); the loss of a stable one resets it (1 s).
 func TestLoopReconnects(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	conn := newFakeConn()
@@ -190,14 +208,16 @@ rds_csi_rds_reconnect_duration_seconds_count 1
 	}
 
 	// Flapping: lost again at once. No immediate redial (a connection that
-	// did not stay up goes through Backoff), and since the success reset the
-	// schedule, the wait is the base step again.
+	// did not stay up goes through Backoff), and since a success alone does
+	// not reset the schedule (only StableAfter up does), the wait is the
+	// step after the three failures: 8 s, not the base step.
 	conn.lost <- errors.New("ssh: connection closed")
 	h.expect(t, ReasonDisconnected, ReasonUnstable)
-	h.backoff(t, time.Second)
+	h.backoff(t, 8*time.Second)
 	h.expect(t, ReasonReconnecting, ReasonReconnected)
 
-	// Stable again, then lost: backoff starts from 1 s again.
+	// Stable for StableAfter, then lost: redialled at once, and the
+	// failure after it waits the base step again.
 	h.clk.Step(30 * time.Second)
 	conn.set(func(c *fakeConn) { c.failConnects = 1 })
 	conn.lost <- errors.New("ssh: connection closed")
@@ -363,5 +383,41 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitAfter reads the loop's After calls until one of d: the probe schedule
+// uses its own durations, the others are dial and ping deadlines.
+func (h *harness) waitAfter(t *testing.T, d time.Duration) {
+	t.Helper()
+	for recv(t, h.clk.afters, fmt.Sprintf("After(%v)", d)) != d {
+	}
+}
+
+// noAfter fails if the loop called After(d) since the last read.
+func (h *harness) noAfter(t *testing.T, d time.Duration, why string) {
+	t.Helper()
+	for {
+		select {
+		case got := <-h.clk.afters:
+			if got == d {
+				t.Fatalf("After(%v) armed: %s", d, why)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// transitions is one transition counter.
+func (h *harness) transitions(from, to State, ev Event) float64 {
+	return testutil.ToFloat64(h.mf.Transitions.WithLabelValues(string(from), string(to), string(ev)))
+}
+
+// noErrors fails on any error the loop logged.
+func (h *harness) noErrors(t *testing.T) {
+	t.Helper()
+	if errs := h.log.errorLines(); len(errs) > 0 {
+		t.Errorf("the loop logged errors: %q", errs)
 	}
 }

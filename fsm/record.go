@@ -21,12 +21,12 @@ const (
 // so each situation gets its own reason, and the first connect has reasons
 // distinct from later reconnects.
 const (
-	ReasonConnecting      = "RDSConnecting"         // Normal, attempt, before the first connection
+	ReasonConnecting      = "RDSConnecting"         // Normal, attempt or reachable, before the first connection
 	ReasonConnectFailed   = "RDSConnectFailed"      // Warning, attemptFailed, before the first connection
 	ReasonConnected       = "RDSConnected"          // Normal, reconnected, the first connection
 	ReasonDisconnected    = "RDSDisconnected"       // Warning, connectionLost
 	ReasonUnstable        = "RDSConnectionUnstable" // Warning, scheduleRetry (flapping connection)
-	ReasonReconnecting    = "RDSReconnecting"       // Normal, attempt, after a loss
+	ReasonReconnecting    = "RDSReconnecting"       // Normal, attempt or reachable, after a loss
 	ReasonReconnectFailed = "RDSReconnectFailed"    // Warning, attemptFailed, after a loss
 	ReasonReconnected     = "RDSReconnected"        // Normal, reconnected, after a loss
 )

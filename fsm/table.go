@@ -21,6 +21,7 @@ const (
 	EventConnectionLost Event = "connectionLost" // connection closed, transport error or failed health check
 	EventScheduleRetry  Event = "scheduleRetry"  // the lost connection was flapping: wait before redialling
 	EventAttempt        Event = "attempt"        // start a dial
+	EventReachable      Event = "reachable"      // a TCP probe connected: dial now, without waiting out the backoff step
 	EventReconnected    Event = "reconnected"    // the dial succeeded
 	EventAttemptFailed  Event = "attemptFailed"  // the dial failed
 )
@@ -37,6 +38,7 @@ var transitions = []struct {
 	{EventConnectionLost, []State{StateConnected}, StateDisconnected},
 	{EventScheduleRetry, []State{StateDisconnected}, StateBackoff},
 	{EventAttempt, []State{StateDisconnected, StateBackoff}, StateReconnecting},
+	{EventReachable, []State{StateBackoff}, StateReconnecting},
 	{EventReconnected, []State{StateReconnecting}, StateConnected},
 	{EventAttemptFailed, []State{StateReconnecting}, StateBackoff},
 }
@@ -45,7 +47,7 @@ var transitions = []struct {
 // initialisation, tests).
 var (
 	States = []State{StateDisconnected, StateReconnecting, StateConnected, StateBackoff}
-	Events = []Event{EventConnectionLost, EventScheduleRetry, EventAttempt, EventReconnected, EventAttemptFailed}
+	Events = []Event{EventConnectionLost, EventScheduleRetry, EventAttempt, EventReachable, EventReconnected, EventAttemptFailed}
 )
 
 // newLooplab builds the library FSM from the table.

@@ -67,24 +67,28 @@ func TestTransitionTable(t *testing.T) {
 		{StateConnected, EventConnectionLost, StateDisconnected, EventTypeWarning, ReasonDisconnected, ""},
 		{StateConnected, EventScheduleRetry, refused, "", "", ""},
 		{StateConnected, EventAttempt, refused, "", "", ""},
+		{StateConnected, EventReachable, refused, "", "", ""},
 		{StateConnected, EventReconnected, refused, "", "", ""},
 		{StateConnected, EventAttemptFailed, refused, "", "", ""},
 
 		{StateDisconnected, EventConnectionLost, refused, "", "", ""},
 		{StateDisconnected, EventScheduleRetry, StateBackoff, EventTypeWarning, ReasonUnstable, ""},
 		{StateDisconnected, EventAttempt, StateReconnecting, EventTypeNormal, ReasonReconnecting, ""},
+		{StateDisconnected, EventReachable, refused, "", "", ""}, // probing happens in Backoff only
 		{StateDisconnected, EventReconnected, refused, "", "", ""},
 		{StateDisconnected, EventAttemptFailed, refused, "", "", ""},
 
 		{StateBackoff, EventConnectionLost, refused, "", "", ""},
 		{StateBackoff, EventScheduleRetry, refused, "", "", ""},
 		{StateBackoff, EventAttempt, StateReconnecting, EventTypeNormal, ReasonReconnecting, ""},
+		{StateBackoff, EventReachable, StateReconnecting, EventTypeNormal, ReasonReconnecting, ""},
 		{StateBackoff, EventReconnected, refused, "", "", ""},
 		{StateBackoff, EventAttemptFailed, refused, "", "", ""},
 
 		{StateReconnecting, EventConnectionLost, refused, "", "", ""},
 		{StateReconnecting, EventScheduleRetry, refused, "", "", ""},
 		{StateReconnecting, EventAttempt, refused, "", "", ""},
+		{StateReconnecting, EventReachable, refused, "", "", ""},
 		{StateReconnecting, EventReconnected, StateConnected, EventTypeNormal, ReasonReconnected, metrics.ReconnectSuccess},
 		{StateReconnecting, EventAttemptFailed, StateBackoff, EventTypeWarning, ReasonReconnectFailed, metrics.ReconnectFailure},
 	}
@@ -197,9 +201,18 @@ func checkTransitionCounts(t *testing.T, mf *metrics.FSM, from, to State, ev Eve
 			}
 		}
 	}
-	if n := testutil.CollectAndCount(mf.Transitions); n != 6 {
-		t.Errorf("%d transition series, want the 6 allowed ones", n)
+	if want := allowedTransitions(); testutil.CollectAndCount(mf.Transitions) != want {
+		t.Errorf("%d transition series, want the %d allowed ones", testutil.CollectAndCount(mf.Transitions), want)
 	}
+}
+
+// allowedTransitions counts the (from, event) edges of the table: 7.
+func allowedTransitions() int {
+	n := 0
+	for _, tr := range transitions {
+		n += len(tr.src)
+	}
+	return n
 }
 
 func histogramCount(t *testing.T, reg *prometheus.Registry) int {
@@ -218,7 +231,8 @@ func histogramCount(t *testing.T, reg *prometheus.Registry) int {
 }
 
 // TestEventOrder walks a whole life: a failing first connect, a loss, a
-// failed and a successful reconnect, a flapping connection. The records come
+// failed reconnect, one cut short by a probe that failed too, a successful
+// reconnect, a flapping connection. The records come
 // in transition order, the first connect has its own reasons, and only
 // reconnects feed the outage histogram.
 func TestEventOrder(t *testing.T) {
@@ -237,8 +251,11 @@ func TestEventOrder(t *testing.T) {
 		{time.Hour, EventConnectionLost, ReasonDisconnected, "lost connection to 10.0.0.1:22 after 1h0m0s connected: cause"},
 		{0, EventAttempt, ReasonReconnecting, "reconnecting to 10.0.0.1:22 (attempt 1, after 0s backoff, 0s into the outage)"},
 		{5 * time.Second, EventAttemptFailed, ReasonReconnectFailed, "attempt 1 to connect"},
-		{time.Second, EventAttempt, ReasonReconnecting, "attempt 2, after 1s backoff, 6s into the outage"},
-		{6300 * time.Millisecond, EventReconnected, ReasonReconnected, "connected to 10.0.0.1:22 after 12.3s outage (2 attempts)"},
+		{300 * time.Millisecond, EventReachable, ReasonReconnecting,
+			"attempt 2, after 300ms backoff, cut short: the RDS accepts TCP connections again, 5.3s into the outage"},
+		{200 * time.Millisecond, EventAttemptFailed, ReasonReconnectFailed, "attempt 2 to connect"},
+		{500 * time.Millisecond, EventAttempt, ReasonReconnecting, "attempt 3, after 500ms backoff, 6s into the outage"},
+		{6300 * time.Millisecond, EventReconnected, ReasonReconnected, "connected to 10.0.0.1:22 after 12.3s outage (3 attempts)"},
 		{2 * time.Second, EventConnectionLost, ReasonDisconnected, "after 2s connected"},
 		{0, EventScheduleRetry, ReasonUnstable, "lasted only 2s"},
 		{2 * time.Second, EventAttempt, ReasonReconnecting, "attempt 1, after 2s backoff"},
@@ -265,8 +282,8 @@ func TestEventOrder(t *testing.T) {
 	if got := testutil.ToFloat64(tm.mf.Reconnects.WithLabelValues(metrics.ReconnectSuccess)); got != 3 {
 		t.Errorf("reconnect_total{success} = %v, want 3 (every successful attempt)", got)
 	}
-	if got := testutil.ToFloat64(tm.mf.Reconnects.WithLabelValues(metrics.ReconnectFailure)); got != 2 {
-		t.Errorf("reconnect_total{failure} = %v, want 2", got)
+	if got := testutil.ToFloat64(tm.mf.Reconnects.WithLabelValues(metrics.ReconnectFailure)); got != 3 {
+		t.Errorf("reconnect_total{failure} = %v, want 3", got)
 	}
 }
 
@@ -344,6 +361,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "defaults", cfg: Config{Conn: newFakeConn()}, ok: true},
 		{name: "no connection", cfg: Config{}},
 		{name: "negative interval", cfg: Config{Conn: newFakeConn(), HealthInterval: -time.Second}},
+		{name: "negative probe timeout", cfg: Config{Conn: newFakeConn(), ProbeTimeout: -time.Second}},
+		{name: "negative probe interval turns probing off", cfg: Config{Conn: newFakeConn(), ProbeInterval: -1}, ok: true},
 		{name: "bad backoff", cfg: Config{Conn: newFakeConn(), Backoff: queue.LimiterConfig{Base: 2 * time.Second, Max: time.Second}}},
 	}
 	for _, tc := range tests {

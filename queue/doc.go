@@ -5,6 +5,7 @@
 // that enforces Get → Done always → Forget on success or AddRateLimited exactly
 // once on failure.
 //
-// It serves two consumers: the connection FSM (a single "rds" reconnect key)
-// and the attachment reconciler (volume ids).
+// It serves two consumers: the connection FSM (reconnect tickets sharing one
+// schedule, see Config.SharedBackoff) and the attachment reconciler (volume
+// ids).
 package queue

@@ -18,13 +18,16 @@ const (
 	DefaultJitter = 0.1
 )
 
-// LimiterConfig shapes the per-item exponential backoff: delay n (counting
-// from 0) is min(Base·2ⁿ, Max) spread uniformly over ±Jitter of itself. The
-// factor 2 is fixed by the wrapped workqueue.TypedItemExponentialFailureRateLimiter.
+// LimiterConfig shapes the per-item exponential backoff: step n (counting
+// from 0) is s = min(Base·2ⁿ, Max), and the delay is uniform in
+// [s·(1−Jitter), min(s·(1+Jitter), Max)]. No delay exceeds Max: a capped step
+// is jittered below the cap only, so clients that all reached the cap still
+// spread out instead of dialling in lockstep. The factor 2 is fixed by the
+// wrapped workqueue.TypedItemExponentialFailureRateLimiter.
 type LimiterConfig struct {
 	// Base is the delay after the first failure; zero selects DefaultBase.
 	Base time.Duration
-	// Max caps the delay before jitter; zero selects DefaultMax.
+	// Max caps every delay, jitter included; zero selects DefaultMax.
 	Max time.Duration
 	// Jitter is a fraction in [0, 1); zero selects DefaultJitter, a negative
 	// value turns jitter off.
@@ -73,31 +76,66 @@ func (c LimiterConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// jittered spreads the delays of an exponential limiter. Forget and
-// NumRequeues pass through, so Forget resets the schedule to Base.
+// jittered spreads the delays of an exponential limiter below its cap.
+// Forget resets the schedule to Base. With shared set, every item counts
+// against one failure count (the zero item's).
 type jittered[T comparable] struct {
-	workqueue.TypedRateLimiter[T]
+	inner  workqueue.TypedRateLimiter[T]
+	max    time.Duration
 	jitter float64
 	rand   func() float64
+	shared bool
 }
 
 // NewLimiter returns the jittered exponential per-item limiter described by
 // cfg (defaults filled in). Call Validate first when cfg comes from a user.
 func NewLimiter[T comparable](cfg LimiterConfig) workqueue.TypedRateLimiter[T] {
+	return newLimiter[T](cfg, false)
+}
+
+// NewSharedLimiter is NewLimiter with one failure count for all items: every
+// When raises it, any Forget resets it. For a queue whose items are
+// successive tickets of one retried operation (see Config.SharedBackoff).
+func NewSharedLimiter[T comparable](cfg LimiterConfig) workqueue.TypedRateLimiter[T] {
+	return newLimiter[T](cfg, true)
+}
+
+func newLimiter[T comparable](cfg LimiterConfig, shared bool) *jittered[T] {
 	cfg = cfg.withDefaults()
 	return &jittered[T]{
-		TypedRateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[T](cfg.Base, cfg.Max),
-		jitter:           cfg.Jitter,
-		rand:             cfg.Rand,
+		inner:  workqueue.NewTypedItemExponentialFailureRateLimiter[T](cfg.Base, cfg.Max),
+		max:    cfg.Max,
+		jitter: cfg.Jitter,
+		rand:   cfg.Rand,
+		shared: shared,
 	}
 }
 
-// When raises the item's failure count (through the wrapped limiter) and
-// returns its next delay.
-func (l *jittered[T]) When(item T) time.Duration {
-	d := l.TypedRateLimiter.When(item)
-	if l.jitter == 0 {
-		return d
+// key is the item whose failure count item uses.
+func (l *jittered[T]) key(item T) T {
+	if l.shared {
+		var zero T
+		return zero
 	}
-	return time.Duration(float64(d) * (1 + l.jitter*(2*l.rand()-1)))
+	return item
 }
+
+// When raises the item's failure count (through the wrapped limiter) and
+// returns its next delay. The jitter is applied to the capped step and then
+// bounded by Max again: jitter after the cap alone made the 16 s step last
+// up to 17.6 s.
+func (l *jittered[T]) When(item T) time.Duration {
+	step := l.inner.When(l.key(item))
+	if l.jitter == 0 {
+		return step
+	}
+	lo := float64(step) * (1 - l.jitter)
+	hi := min(float64(step)*(1+l.jitter), float64(l.max))
+	return time.Duration(lo + l.rand()*(hi-lo))
+}
+
+// Forget resets the item's failure count (all items' when shared).
+func (l *jittered[T]) Forget(item T) { l.inner.Forget(l.key(item)) }
+
+// NumRequeues is the item's failure count (the shared one when shared).
+func (l *jittered[T]) NumRequeues(item T) int { return l.inner.NumRequeues(l.key(item)) }

@@ -23,6 +23,14 @@ type Config struct {
 	MetricsProvider workqueue.MetricsProvider
 	// Clock drives delays and metrics; nil means the real clock.
 	Clock clock.WithTicker
+	// SharedBackoff gives all items one failure count (NewSharedLimiter).
+	// It is for a queue of tickets: each retry of one operation is a new
+	// item, so that a ticket superseded while it still waits (the retry
+	// already happened another way) can be told apart from the next one
+	// when it comes out. Reusing one key could not do that: the delaying
+	// queue merges an AddRateLimited of an item already waiting into the
+	// earlier ready time, and the next step would come early.
+	SharedBackoff bool
 }
 
 // Validate reports a missing name or a bad limiter.
@@ -45,7 +53,11 @@ func New[T comparable](cfg Config) (Interface[T], error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	return workqueue.NewTypedRateLimitingQueueWithConfig(NewLimiter[T](cfg.Limiter),
+	limiter := NewLimiter[T](cfg.Limiter)
+	if cfg.SharedBackoff {
+		limiter = NewSharedLimiter[T](cfg.Limiter)
+	}
+	return workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
 		workqueue.TypedRateLimitingQueueConfig[T]{
 			Name:            cfg.Name,
 			MetricsProvider: cfg.MetricsProvider,

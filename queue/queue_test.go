@@ -70,7 +70,8 @@ type call struct {
 
 // TestBackoffSchedule drives a failing item through Run on a fake clock and
 // checks every delay: 1, 2, 4, 8, 16, 16 s (with the jitter the injected
-// source picks), then the reset to 1 s after a success (Forget).
+// source picks, never above the 16 s cap), then the reset to 1 s after a
+// success (Forget).
 func TestBackoffSchedule(t *testing.T) {
 	defer goleak.VerifyNone(t)
 
@@ -96,9 +97,10 @@ func TestBackoffSchedule(t *testing.T) {
 	q.Add("vol-1")
 	c := recv(t, calls, "first sync")
 	failure := errors.New("rds unavailable")
-	// want: base·2ⁿ capped at 16 s, times 1 + 0.1·(2r−1) for r from rnd.
+	// want: step s = base·2ⁿ capped at 16 s, delay s·0.9 + r·(min(s·1.1, 16 s) − s·0.9)
+	// for r from rnd: uncapped steps ±10 %, capped ones in [14.4 s, 16 s].
 	schedule := []time.Duration{900 * time.Millisecond, 2 * time.Second, 4200 * time.Millisecond,
-		7600 * time.Millisecond, 16 * time.Second, 16800 * time.Millisecond}
+		7600 * time.Millisecond, 15200 * time.Millisecond, 15600 * time.Millisecond}
 	for i, want := range schedule {
 		clk.drain() // re-arms of the previous wait, if any
 		c.reply <- failure
@@ -134,6 +136,54 @@ func TestBackoffSchedule(t *testing.T) {
 
 	cancel()
 	recv(t, done, "Run to return")
+}
+
+// TestSharedBackoffTickets: with SharedBackoff, each retry is its own item
+// (a ticket). A ticket added while an older one still waits keeps its own,
+// later ready time (one reused key would be merged into the earlier one),
+// and the delays follow one shared schedule.
+func TestSharedBackoffTickets(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := newArmingClock()
+	q, err := New[int](Config{Name: "tickets", Clock: clk, SharedBackoff: true, Limiter: LimiterConfig{Jitter: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.ShutDown()
+
+	q.AddRateLimited(1) // 1 s
+	if got := recv(t, clk.armed, "the first ticket's timer"); got != time.Second {
+		t.Fatalf("ticket 1 armed %v, want 1s", got)
+	}
+	clk.Step(300 * time.Millisecond)
+	q.AddRateLimited(2) // 2 s from now: the shared count is at 2
+	// The queue re-arms for its head, ticket 1, with what is left of it.
+	if got := recv(t, clk.armed, "the re-armed timer"); got != 700*time.Millisecond {
+		t.Fatalf("re-armed %v, want 700ms (ticket 1 still first)", got)
+	}
+	clk.Step(700 * time.Millisecond)
+	if got, _ := q.Get(); got != 1 {
+		t.Fatalf("got ticket %d, want 1", got)
+	}
+	q.Done(1)
+	if got := recv(t, clk.armed, "ticket 2's timer"); got != 1300*time.Millisecond {
+		t.Fatalf("ticket 2 armed %v, want the 1.3s left of its own 2s", got)
+	}
+	if q.Len() != 0 {
+		t.Fatalf("queue length %d while ticket 2 waits", q.Len())
+	}
+	clk.Step(1300 * time.Millisecond)
+	if got, _ := q.Get(); got != 2 {
+		t.Fatalf("got ticket %d, want 2", got)
+	}
+	q.Done(2)
+	if n := q.NumRequeues(3); n != 2 {
+		t.Errorf("shared NumRequeues = %d, want 2", n)
+	}
+	q.Forget(2)
+	if n := q.NumRequeues(1); n != 0 {
+		t.Errorf("NumRequeues after Forget = %d, want 0", n)
+	}
 }
 
 func TestRunDiscipline(t *testing.T) {

@@ -5,7 +5,10 @@
 // syntax.
 package rds
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Volume is one file-backed disk on the RDS as the driver sees it.
 type Volume struct {
@@ -40,6 +43,17 @@ type CreateVolumeRequest struct {
 	CopyFrom string
 }
 
+// File is one file on the RDS, as /file print reports it.
+type File struct {
+	// Path is absolute (RouterOS lists names without the leading slash).
+	Path      string
+	SizeBytes int64
+	// Created is the RDS's own creation-time of the file, in UTC (the
+	// RDS prints local time; the client converts with the RDS clock's
+	// GMT offset).
+	Created time.Time
+}
+
 // Capacity of the pool that holds a volume path.
 type Capacity struct {
 	TotalBytes int64
@@ -66,6 +80,9 @@ type Client interface {
 	// DeleteVolume removes the disk and then its backing file. Both being
 	// already absent is success (idempotent).
 	DeleteVolume(ctx context.Context, id string, filePath string) error
+	// ListFiles returns the regular files directly or indirectly under dir
+	// (a clean absolute path), directories left out.
+	ListFiles(ctx context.Context, dir string) ([]File, error)
 	// PoolCapacity returns size and free bytes of the pool holding volumePath
 	// (the mount point named by its first path component).
 	PoolCapacity(ctx context.Context, volumePath string) (Capacity, error)
@@ -74,17 +91,33 @@ type Client interface {
 }
 
 // Connection is the lifecycle of the one persistent SSH connection. Only the
-// connection FSM (package fsm) calls Connect and Close.
+// connection FSM (package fsm) calls Connect and Close, from one goroutine,
+// one dial at a time.
 type Connection interface {
 	// Connect dials and authenticates, replacing any previous connection.
-	// It honours ctx for the dial and the handshake.
+	// It honours ctx for the dial and the handshake. An error that wraps
+	// ErrUnreachable failed before TCP connected (refused, no route, TCP
+	// connect timed out): nothing listened at the address. Any other error
+	// came later (handshake, authentication).
 	Connect(ctx context.Context) error
 	// Close drops the current connection (if any). Safe to call repeatedly.
 	Close() error
 	// Lost delivers one value per connection loss: the SSH connection closed
 	// (Wait returned) or a command failed with a transport error. The
 	// channel is buffered; losses that happen while one is pending coalesce.
+	// Every value is a *LostError naming the generation of the lost
+	// connection, so a stale loss can be told from a fresh one.
 	Lost() <-chan error
+	// Current reports the generation of the connection the last successful
+	// Connect established (generations count successful Connects from 1; 0:
+	// none yet) and whether that connection is still up (neither lost nor
+	// closed). Read right after Connect returned, it tells the caller
+	// whether the connection it just made died before it could be used.
+	Current() (generation uint64, up bool)
+	// ProbeTCP opens a bare TCP connection to Address and closes it at once,
+	// within ctx: no SSH, no authentication. It tells cheaply whether the RDS
+	// listens again after Connect failed with ErrUnreachable.
+	ProbeTCP(ctx context.Context) error
 	// Ping as in Client: the health check.
 	Ping(ctx context.Context) error
 	// Address is host:port of the RDS, for metrics labels and events.

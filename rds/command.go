@@ -16,6 +16,9 @@ import (
 // identityCommand is the cheap read used as the liveness check.
 const identityCommand = "/system identity print"
 
+// clockCommand reads the RDS clock (its gmt-offset converts file times).
+const clockCommand = "/system clock print"
+
 // fileSizeArgPattern is what FileSizeArg produces: a positive number with an
 // optional binary suffix.
 var fileSizeArgPattern = regexp.MustCompile(`^[1-9][0-9]{0,15}[KMGT]?$`)
@@ -61,6 +64,10 @@ func exportArgs(port int, nqn string) (string, error) {
 	}
 	return " nvme-tcp-export=yes nvme-tcp-server-port=" + strconv.Itoa(port) + " nvme-tcp-server-nqn=" + nqn, nil
 }
+
+// isCopyCommand reports whether cmd is a "/disk add ... copy-from=" (for
+// error messages; the client knows what it builds).
+func isCopyCommand(cmd string) bool { return strings.Contains(cmd, " copy-from=") }
 
 // createDiskCommand builds "/disk add" for a new file disk, or for a copy
 // when req.CopyFrom is set. fileSize is a FileSizeArg result; it may be ""

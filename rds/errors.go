@@ -17,6 +17,14 @@ var (
 	// ErrUnavailable: a transport failure (dial, handshake, closed connection,
 	// command deadline). Never used for a RouterOS "failure:" answer.
 	ErrUnavailable = errors.New("rds unavailable")
+	// ErrCommandTimeout: a command outlived its timeout. It wraps with
+	// ErrUnavailable; the connection is kept and the RDS may still complete
+	// the command.
+	ErrCommandTimeout = errors.New("command timeout")
+	// ErrSessionRefused: the RDS refused to open a session for the command
+	// (resource shortage) until the caller gave up. Wraps with
+	// ErrUnavailable; the connection is kept.
+	ErrSessionRefused = errors.New("session refused")
 	// ErrCommandFailed: RouterOS answered with a failure that fits no other sentinel.
 	ErrCommandFailed = errors.New("rds command failed")
 )

@@ -22,6 +22,13 @@ const (
 	DefaultSSHPort        = 22
 	DefaultDialTimeout    = 10 * time.Second
 	DefaultCommandTimeout = 30 * time.Second
+	// DefaultCopyTimeout bounds a copy-from (snapshot, clone, restore): a
+	// 1 TiB volume at 200 MiB/s takes about 90 minutes.
+	DefaultCopyTimeout = 2 * time.Hour
+	// DefaultMaxSessions is below OpenSSH's default MaxSessions of 10 and
+	// leaves room for the health check and several copies; the transport
+	// lowers it by itself when the RDS refuses a session.
+	DefaultMaxSessions = 8
 )
 
 // maxOutputBytes bounds what one command may write to each of stdout and
@@ -49,6 +56,13 @@ type SSHConfig struct {
 	// CommandTimeout bounds every command in addition to its context
 	// (default 30s).
 	CommandTimeout time.Duration
+	// CopyTimeout bounds a copy-from command instead of CommandTimeout
+	// (default 2h).
+	CopyTimeout time.Duration
+	// MaxSessions bounds the sessions open at once on the connection
+	// (default 8, at least 2): one is kept for the health check, copies
+	// take at most half of the rest.
+	MaxSessions int
 	// Logger receives events that belong to no request: connection losses
 	// and the insecure-mode warning. Default: klog.Background().
 	Logger klog.Logger
@@ -70,6 +84,12 @@ func (c SSHConfig) withDefaults() SSHConfig {
 	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = DefaultCommandTimeout
+	}
+	if c.CopyTimeout == 0 {
+		c.CopyTimeout = DefaultCopyTimeout
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
 	}
 	if c.Logger.GetSink() == nil {
 		c.Logger = klog.Background()
@@ -101,8 +121,11 @@ func (c SSHConfig) Validate() error {
 	case c.HostKeyPath != "" && c.InsecureSkipHostKeyCheck:
 		errs = append(errs, errors.New("set either a host key file or the insecure skip, not both"))
 	}
-	if c.DialTimeout < 0 || c.CommandTimeout < 0 {
+	if c.DialTimeout < 0 || c.CommandTimeout < 0 || c.CopyTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
+	}
+	if c.MaxSessions < minSessions {
+		errs = append(errs, fmt.Errorf("max sessions %d: at least %d (one for commands, one for the health check)", c.MaxSessions, minSessions))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: ssh config: %w", ErrInvalidArgument, err)
@@ -156,6 +179,9 @@ type sshConn struct {
 	// its channels is never answered); it must not hold up the next
 	// connection.
 	openSlot chan struct{}
+	// sessions bounds the sessions open at once (see sessionLimiter); per
+	// connection, as the RDS counts them.
+	sessions *sessionLimiter
 
 	// guarded by sshTransport.mu
 	ours     bool // closed by Close or replaced by Connect
@@ -202,9 +228,10 @@ func newSSHTransport(cfg SSHConfig) (*sshTransport, error) {
 // Address is host:port of the RDS.
 func (t *sshTransport) Address() string { return t.cfg.Address }
 
-// Lost delivers one error (wrapping ErrUnavailable) per lost connection. A
-// loss still pending when Connect installs a new connection is withdrawn:
-// it concerned a connection that no longer matters.
+// Lost delivers one *LostError (wrapping ErrUnavailable) per lost
+// connection, tagged with its generation. A loss still pending when Connect
+// installs a new connection is withdrawn: it concerned a connection that no
+// longer matters.
 func (t *sshTransport) Lost() <-chan error { return t.lost }
 
 // Connect dials and authenticates within ctx and DialTimeout, then replaces
@@ -216,9 +243,10 @@ func (t *sshTransport) Connect(ctx context.Context) error {
 	defer cancel()
 	client, err := t.dial(dialCtx)
 	if err != nil {
-		return err
+		return classifyDial(err)
 	}
-	c := &sshConn{client: client, done: make(chan struct{}), openSlot: make(chan struct{}, 1)}
+	c := &sshConn{client: client, done: make(chan struct{}), openSlot: make(chan struct{}, 1),
+		sessions: newSessionLimiter(t.cfg.MaxSessions)}
 
 	t.mu.Lock()
 	old := t.cur
@@ -330,7 +358,7 @@ func (t *sshTransport) connectionLost(c *sshConn, cause error) {
 	c.signaled = true
 	t.log.Info("Lost the connection to the RDS", "generation", c.generation, "err", cause)
 	select {
-	case t.lost <- cause:
+	case t.lost <- &LostError{Generation: c.generation, Err: cause}:
 	default: // a loss is already pending
 	}
 }
@@ -341,14 +369,16 @@ func (t *sshTransport) current() *sshConn {
 	return t.cur
 }
 
-// errCommandTimeout is the cause of our own per-command deadline, which
-// alone condemns the connection (see run).
-var errCommandTimeout = errors.New("command timeout")
-
 // run executes one command in a new session and returns its answer. Errors
 // are transport failures wrapping ErrUnavailable; a RouterOS failure is an
 // answer (see answer.err).
-func (t *sshTransport) run(ctx context.Context, cmd string) (answer, error) {
+//
+// Only connection-level evidence (the connection closed, a session open or a
+// command broken by a transport error) condemns the shared connection. A
+// refused session, our own command timeout and a caller giving up fail this
+// command only: one slow copy or one overloaded moment must not take every
+// other call down with it. A truly hung RDS is caught by the health check.
+func (t *sshTransport) run(ctx context.Context, cmd string, kind sessionKind) (answer, error) {
 	c := t.current()
 	if c == nil {
 		return answer{}, fmt.Errorf("%w: not connected to %s", ErrUnavailable, t.cfg.Address)
@@ -358,35 +388,47 @@ func (t *sshTransport) run(ctx context.Context, cmd string) (answer, error) {
 	}
 	logger := klog.FromContext(ctx)
 	start := time.Now()
-	ctx, cancel := context.WithTimeoutCause(ctx, t.cfg.CommandTimeout, errCommandTimeout)
-	defer cancel()
 
-	sess, err := t.openSession(ctx, c)
+	// Waiting for a slot counts against the caller's context only: the
+	// command timeout bounds the command (opening its session included),
+	// not the queue in front of it.
+	timeout := t.cfg.CommandTimeout
+	if kind == sessionCopy {
+		timeout = t.cfg.CopyTimeout
+	}
+	slot, err := c.sessions.acquire(ctx, c.done, kind)
 	if err != nil {
-		return answer{}, t.transportFailure(ctx, c, cmd, "opening a session for", start, err)
+		return answer{}, t.transportFailure(ctx, c, cmd, "waiting for a session for", start, err)
+	}
+	runCtx, cancel := context.WithTimeoutCause(ctx, timeout, ErrCommandTimeout)
+	defer cancel()
+	sess, slot, err := t.openSession(runCtx, c, kind, slot)
+	if err != nil {
+		return answer{}, t.transportFailure(runCtx, c, cmd, "opening a session for", start, err)
 	}
 	defer func() { _ = sess.Close() }()
 
 	// Run waits for the server to acknowledge the session's end: closing the
-	// session does not unblock it when the RDS hangs. So it runs aside; our
-	// own command timeout closes the whole connection (which does unblock
-	// it), while a caller giving up (cancellation, or a deadline of its own
-	// shorter than ours) only closes the session and leaves Run to finish
-	// when the server answers or the connection ends: a slow command must not
-	// fail every other command on the shared connection. A truly hung RDS is
-	// still caught, by the health check.
+	// session does not unblock it while RouterOS still runs the command (it
+	// keeps running commands whose client left). So it runs aside and keeps
+	// its session slot until the server has really closed the session; a
+	// caller that stops waiting closes its side and returns at once.
 	var stdout, stderr cappedBuffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
 	finished := make(chan error, 1)
-	go func() { finished <- sess.Run(cmd) }()
+	go func() {
+		err := sess.Run(cmd)
+		slot.release()
+		finished <- err
+	}()
 	select {
 	case err = <-finished:
-	case <-ctx.Done():
+	case <-runCtx.Done():
 		select {
 		case err = <-finished: // it finished as the deadline struck: keep the answer
 		default:
 			_ = sess.Close()
-			return answer{}, t.transportFailure(ctx, c, cmd, "running", start, ctx.Err())
+			return answer{}, t.transportFailure(runCtx, c, cmd, "running", start, runCtx.Err())
 		}
 	}
 	ans := answer{Stdout: stdout.buf.String(), Stderr: stderr.buf.String()}
@@ -397,7 +439,7 @@ func (t *sshTransport) run(ctx context.Context, cmd string) (answer, error) {
 		ans.Exit = exitErr.ExitStatus()
 	default:
 		// EOF without exit status or the connection closed.
-		return answer{}, t.transportFailure(ctx, c, cmd, "running", start, err)
+		return answer{}, t.transportFailure(runCtx, c, cmd, "running", start, err)
 	}
 	logger.V(5).Info("RouterOS command", "command", cmd, "exit", ans.Exit, "duration", time.Since(start))
 	if stdout.truncated || stderr.truncated {
@@ -406,16 +448,60 @@ func (t *sshTransport) run(ctx context.Context, cmd string) (answer, error) {
 	return ans, nil
 }
 
-// openSession opens a session while holding the connection's openSlot. A
-// caller that gives up, or whose connection ends meanwhile, leaves the open
-// to finish in the background (still holding the slot, so opening stays
-// serialised) and the session is closed unused.
-func (t *sshTransport) openSession(ctx context.Context, c *sshConn) (*ssh.Session, error) {
+// Refusal retry delays: a server that refuses even below our lowered limit
+// is given a moment before the next try, within the caller's context.
+const (
+	refusalRetryBase = 50 * time.Millisecond
+	refusalRetryMax  = time.Second
+)
+
+// openSession opens a session in slot (of kind), holding the connection's
+// openSlot while opening. A refusal for resource shortage lowers
+// the connection's limit and tries again once a slot frees; other channel
+// refusals fail this command. A caller that gives up, or whose connection
+// ends meanwhile, leaves the open to finish in the background (still holding
+// the open slot, so opening stays serialised) and the session is closed
+// unused. It returns the slot the session holds (after a refusal, a new
+// one); release it once the server has closed the session.
+func (t *sshTransport) openSession(ctx context.Context, c *sshConn, kind sessionKind, slot *sessionSlot) (*ssh.Session, *sessionSlot, error) {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			var err error
+			if slot, err = c.sessions.acquire(ctx, c.done, kind); err != nil {
+				return nil, nil, err
+			}
+		}
+		sess, err := t.open(ctx, c, slot)
+		var refused *ssh.OpenChannelError
+		if err == nil || !errors.As(err, &refused) || refused.Reason != ssh.ResourceShortage {
+			return sess, slot, err
+		}
+		limit, lowered := c.sessions.refused()
+		slot.release()
+		if lowered {
+			t.log.Info("RDS refused a session; lowered the session limit of this connection", "limit", limit, "reason", refused.Message, "generation", c.generation)
+		}
+		select {
+		case <-time.After(min(refusalRetryBase<<min(attempt, 5), refusalRetryMax)):
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w: %w", errSessionRefused, err)
+		case <-c.done:
+			return nil, nil, errConnectionEnded
+		}
+	}
+}
+
+// open opens one session under the connection's openSlot. On any failure
+// it releases the session slot itself, except for a refusal, which the
+// caller handles.
+func (t *sshTransport) open(ctx context.Context, c *sshConn, slot *sessionSlot) (*ssh.Session, error) {
 	select {
 	case c.openSlot <- struct{}{}:
 	case <-ctx.Done():
+		slot.release()
 		return nil, ctx.Err()
 	case <-c.done:
+		slot.release()
 		return nil, errConnectionEnded
 	}
 	type opened struct {
@@ -425,12 +511,19 @@ func (t *sshTransport) openSession(ctx context.Context, c *sshConn) (*ssh.Sessio
 	result := make(chan opened, 1)
 	go func() {
 		sess, err := c.client.NewSession()
+		if err == nil {
+			slot.accepted()
+		}
 		<-c.openSlot
 		result <- opened{sess, err}
 	}()
 	var err error
 	select {
 	case o := <-result:
+		var refused *ssh.OpenChannelError
+		if o.err != nil && !(errors.As(o.err, &refused) && refused.Reason == ssh.ResourceShortage) {
+			slot.release()
+		}
 		return o.sess, o.err
 	case <-ctx.Done():
 		err = ctx.Err()
@@ -438,9 +531,13 @@ func (t *sshTransport) openSession(ctx context.Context, c *sshConn) (*ssh.Sessio
 		err = errConnectionEnded
 	}
 	go func() {
+		// The server may still accept; the slot is ours until it has
+		// closed the session again.
 		if o := <-result; o.sess != nil {
 			_ = o.sess.Close()
+			_ = o.sess.Wait()
 		}
+		slot.release()
 	}()
 	return nil, err
 }
@@ -449,27 +546,39 @@ func (t *sshTransport) openSession(ctx context.Context, c *sshConn) (*ssh.Sessio
 // opened on it.
 var errConnectionEnded = errors.New("connection ended")
 
-// transportFailure builds the error of a command that got no answer. A
-// deadline or a broken connection drops the connection (reporting the loss:
-// a hung RDS must be reconnected, and the session may be wedged); a caller's
-// cancellation does not, the connection is not at fault.
+// errSessionRefused: the RDS kept refusing a session until the caller gave up.
+var errSessionRefused = errors.New("session refused")
+
+// transportFailure builds the error of a command that got no answer. Only
+// a broken connection condemns it (reporting the loss); everything that
+// concerns this command alone keeps it.
 func (t *sshTransport) transportFailure(ctx context.Context, c *sshConn, cmd, during string, start time.Time, cause error) error {
-	var err error
+	elapsed := time.Since(start).Round(time.Millisecond)
+	var refused *ssh.OpenChannelError
 	switch ctxErr := ctx.Err(); {
-	case errors.Is(context.Cause(ctx), errCommandTimeout):
-		err = fmt.Errorf("%w: deadline exceeded after %s %s %q (command timeout %s): %w", ErrUnavailable,
-			time.Since(start).Round(time.Millisecond), during, cmd, t.cfg.CommandTimeout, ctxErr)
+	case errors.Is(context.Cause(ctx), ErrCommandTimeout):
+		return fmt.Errorf("%w: %w after %s %s %q (limit %s; connection kept, the RDS may still complete it): %w",
+			ErrUnavailable, ErrCommandTimeout, elapsed, during, cmd, t.commandTimeout(cmd), ctxErr)
+	case errors.As(cause, &refused), errors.Is(cause, errSessionRefused):
+		return fmt.Errorf("%w: %w: %s %q: %w", ErrUnavailable, ErrSessionRefused, during, cmd, cause)
 	case errors.Is(ctxErr, context.DeadlineExceeded):
 		return fmt.Errorf("%w: caller's deadline exceeded after %s %s %q (connection kept): %w", ErrUnavailable,
-			time.Since(start).Round(time.Millisecond), during, cmd, ctxErr)
+			elapsed, during, cmd, ctxErr)
 	case ctxErr != nil:
 		return fmt.Errorf("%w: cancelled %s %q: %w", ErrUnavailable, during, cmd, ctxErr)
-	default:
-		err = fmt.Errorf("%w: %s %q: %w", ErrUnavailable, during, cmd, cause)
 	}
+	err := fmt.Errorf("%w: %s %q: %w", ErrUnavailable, during, cmd, cause)
 	t.connectionLost(c, err)
 	_ = c.client.Close()
 	return err
+}
+
+// commandTimeout names the limit that applied to cmd, for error messages.
+func (t *sshTransport) commandTimeout(cmd string) time.Duration {
+	if isCopyCommand(cmd) {
+		return t.cfg.CopyTimeout
+	}
+	return t.cfg.CommandTimeout
 }
 
 // cappedBuffer keeps the first maxOutputBytes written and drops the rest

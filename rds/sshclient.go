@@ -13,7 +13,8 @@ import (
 // SSHClient is the production Client: RouterOS commands over the one SSH
 // connection that the connection FSM manages through the Connection methods.
 type SSHClient struct {
-	t *sshTransport
+	t     *sshTransport
+	clock clockOffset
 }
 
 var (
@@ -46,10 +47,15 @@ func (c *SSHClient) Address() string { return c.t.Address() }
 // *CommandError. A builder error (hostile input) is returned before anything
 // reaches the transport.
 func (c *SSHClient) exec(ctx context.Context, cmd string, buildErr error) (string, error) {
+	return c.execAs(ctx, sessionCommand, cmd, buildErr)
+}
+
+// execAs is exec with the session share (and timeout) of kind.
+func (c *SSHClient) execAs(ctx context.Context, kind sessionKind, cmd string, buildErr error) (string, error) {
 	if buildErr != nil {
 		return "", buildErr
 	}
-	ans, err := c.t.run(ctx, cmd)
+	ans, err := c.t.run(ctx, cmd, kind)
 	if err != nil {
 		return "", err
 	}
@@ -61,7 +67,7 @@ func (c *SSHClient) exec(ctx context.Context, cmd string, buildErr error) (strin
 
 // Ping is the liveness check: "/system identity print".
 func (c *SSHClient) Ping(ctx context.Context) error {
-	_, err := c.exec(ctx, identityCommand, nil)
+	_, err := c.execAs(ctx, sessionHealth, identityCommand, nil)
 	return err
 }
 
@@ -99,7 +105,13 @@ func (c *SSHClient) CreateVolume(ctx context.Context, req CreateVolumeRequest) (
 		}
 	}
 	cmd, err := createDiskCommand(req, fileSize)
-	if _, err := c.exec(ctx, cmd, err); err != nil {
+	kind := sessionCommand
+	if req.CopyFrom != "" {
+		// A copy runs for minutes on real hardware: its own timeout and
+		// its own share of the sessions.
+		kind = sessionCopy
+	}
+	if _, err := c.execAs(ctx, kind, cmd, err); err != nil {
 		return Volume{}, fmt.Errorf("create disk %q: %w", req.ID, err)
 	}
 	v, err := c.GetVolume(ctx, req.ID)

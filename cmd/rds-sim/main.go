@@ -30,7 +30,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rds-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg sim.Config
-	var capacity, latency string
+	var capacity, latency, copyRate string
 	fs.StringVar(&cfg.Listen, "listen", sim.DefaultListen, "SSH listen address `host:port`")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for state, host key and backing files (required)")
 	fs.StringVar(&cfg.HostKeyPath, "host-key", "", "ed25519 host key `file`, created if absent (default <data-dir>/"+sim.HostKeyFileName+")")
@@ -40,6 +40,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&latency, "latency", string(sim.LatencyNone), "latency model: none or realistic")
 	fs.StringVar(&cfg.ControlListen, "control", "", "loopback `host:port` of the HTTP control endpoint (default off)")
 	fs.StringVar(&cfg.Identity, "identity", sim.DefaultIdentity, "answer of /system identity print")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "session channels open at once per SSH connection; more are refused with \"too many sessions\" (0: unlimited)")
+	fs.StringVar(&copyRate, "copy-rate", "0", "speed of /disk add copy-from in `bytes` per second, with K/M/G/T suffix (0: instant)")
+	fs.DurationVar(&cfg.FlapAfter, "flap-after", 0, "close every SSH connection this `duration` after its handshake (0: off)")
 	klog.InitFlags(fs)
 	fs.Usage = func() {
 		_, _ = fmt.Fprintf(fs.Output(), "Usage: rds-sim --data-dir DIR --authorized-keys FILE [flags]\n\n"+
@@ -62,6 +65,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Capacity = size
+	if cfg.CopyRate, err = sim.ParseCopyRate(copyRate); err != nil {
+		_, _ = fmt.Fprintf(stderr, "rds-sim: --copy-rate: %v\n", err)
+		return 2
+	}
 	cfg.Latency = sim.Latency(latency)
 	if err := cfg.Validate(); err != nil {
 		_, _ = fmt.Fprintf(stderr, "rds-sim: %v\n", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -43,6 +44,12 @@ func TestBadFlags(t *testing.T) {
 		{"public control", []string{"--data-dir", data, "--authorized-keys", keys, "--control", "0.0.0.0:9000"}, "loopback"},
 		{"bad listen", []string{"--data-dir", data, "--authorized-keys", keys, "--listen", "nowhere"}, "listen address"},
 		{"stray argument", []string{"--data-dir", data, "--authorized-keys", keys, "extra"}, "unexpected arguments"},
+		{"negative max sessions", []string{"--data-dir", data, "--authorized-keys", keys, "--max-sessions", "-1"}, "max sessions must not be negative, got -1"},
+		{"bad max sessions", []string{"--data-dir", data, "--authorized-keys", keys, "--max-sessions", "many"}, "-max-sessions"},
+		{"negative copy rate", []string{"--data-dir", data, "--authorized-keys", keys, "--copy-rate", "-1M"}, `--copy-rate: copy rate "-1M": must not be negative`},
+		{"bad copy rate", []string{"--data-dir", data, "--authorized-keys", keys, "--copy-rate", "fast"}, "--copy-rate"},
+		{"negative flap", []string{"--data-dir", data, "--authorized-keys", keys, "--flap-after", "-1s"}, "flap-after must not be negative, got -1s"},
+		{"bad flap", []string{"--data-dir", data, "--authorized-keys", keys, "--flap-after", "soon"}, "-flap-after"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -77,6 +84,58 @@ func TestRunStopsOnCancel(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not stop")
+	}
+}
+
+// TestPartialFaultFlags checks that --max-sessions, --copy-rate and
+// --flap-after reach the server, as the control endpoint reports them.
+func TestPartialFaultFlags(t *testing.T) {
+	e := simtest.Start(t) // only for its keys
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"defaults", nil, `{"copy-rate":0,"disk-full":false,"flap":"0s","hang":false,"max-sessions":0,"refuse":false}`},
+		{"set", []string{"--max-sessions", "2", "--copy-rate", "100M", "--flap-after", "5s"},
+			`{"copy-rate":104857600,"disk-full":false,"flap":"5s","hang":false,"max-sessions":2,"refuse":false}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctl := "127.0.0.1:" + freePort(t)
+			args := append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+				"--authorized-keys", e.AuthorizedKeysPath, "--control", ctl}, tc.flags...)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan int, 1)
+			var stderr bytes.Buffer
+			go func() { done <- run(ctx, args, &stderr) }()
+			defer func() {
+				cancel()
+				if code := <-done; code != 0 {
+					t.Errorf("exit %d", code)
+				}
+			}()
+			var body []byte
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+ctl+"/faults", nil)
+				req.Close = true
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					body, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("control endpoint did not come up: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got := strings.TrimSpace(string(body)); got != tc.want {
+				t.Errorf("GET /faults = %s\nwant          %s", got, tc.want)
+			}
+		})
 	}
 }
 

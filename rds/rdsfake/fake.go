@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/srvlab/rds-csi/rds"
 )
@@ -30,6 +31,7 @@ const (
 	MethodDeleteVolume Method = "DeleteVolume"
 	MethodPoolCapacity Method = "PoolCapacity"
 	MethodPing         Method = "Ping"
+	MethodListFiles    Method = "ListFiles"
 )
 
 // Granularity is the allocation unit: every size is rounded up to it.
@@ -59,10 +61,15 @@ type Fake struct {
 	disks map[string]rds.Volume
 	order []string         // slots in creation order: "RDS order" for ListVolumes
 	files map[string]int64 // backing files by absolute path
-	pools map[string]int64 // pool name → total bytes
-	errs  map[Method]error
-	hooks map[Method]Hook
-	calls []Call
+	// created is each file's creation time (the RDS's own timestamp).
+	created map[string]time.Time
+	pools   map[string]int64 // pool name → total bytes
+	errs    map[Method]error
+	hooks   map[Method]Hook
+	calls   []Call
+	// Now dates new files (their RDS creation-time); nil means time.Now.
+	// Set it before use, not concurrently with calls.
+	Now func() time.Time
 }
 
 var _ rds.Client = (*Fake)(nil)
@@ -70,11 +77,12 @@ var _ rds.Client = (*Fake)(nil)
 // New returns a fake with one empty pool DefaultPool of DefaultPoolBytes.
 func New() *Fake {
 	return &Fake{
-		disks: map[string]rds.Volume{},
-		files: map[string]int64{},
-		pools: map[string]int64{DefaultPool: DefaultPoolBytes},
-		errs:  map[Method]error{},
-		hooks: map[Method]Hook{},
+		disks:   map[string]rds.Volume{},
+		files:   map[string]int64{},
+		created: map[string]time.Time{},
+		pools:   map[string]int64{DefaultPool: DefaultPoolBytes},
+		errs:    map[Method]error{},
+		hooks:   map[Method]Hook{},
 	}
 }
 
@@ -176,6 +184,7 @@ func (f *Fake) AddVolume(v rds.Volume) {
 	f.disks[v.ID] = v
 	if v.FilePath != "" {
 		f.files[v.FilePath] = v.SizeBytes
+		f.created[v.FilePath] = f.now()
 	}
 }
 
@@ -258,6 +267,7 @@ func (f *Fake) CreateVolume(ctx context.Context, req rds.CreateVolumeRequest) (r
 	f.disks[req.ID] = v
 	f.order = append(f.order, req.ID)
 	f.files[req.FilePath] = size
+	f.created[req.FilePath] = f.now()
 	return v, nil
 }
 
@@ -411,6 +421,7 @@ func (f *Fake) DeleteVolume(ctx context.Context, id string, filePath string) err
 		f.order = slices.DeleteFunc(f.order, func(s string) bool { return s == id })
 	}
 	delete(f.files, filePath)
+	delete(f.created, filePath)
 	return nil
 }
 
@@ -430,6 +441,49 @@ func (f *Fake) PoolCapacity(ctx context.Context, volumePath string) (rds.Capacit
 		return rds.Capacity{}, fmt.Errorf("pool %s: %w", pool, rds.ErrNotFound)
 	}
 	return rds.Capacity{TotalBytes: f.pools[pool], FreeBytes: free}, nil
+}
+
+func (f *Fake) now() time.Time {
+	if f.Now != nil {
+		return f.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// SetFileCreated sets the creation time the fake reports for a file.
+func (f *Fake) SetFileCreated(filePath string, created time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.created[filePath] = created.UTC()
+}
+
+// AddFile seeds a file without a disk (a leftover, or a copy in progress).
+func (f *Fake) AddFile(filePath string, sizeBytes int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.files[filePath] = sizeBytes
+	f.created[filePath] = f.now()
+}
+
+// ListFiles implements rds.Client.
+func (f *Fake) ListFiles(ctx context.Context, dir string) ([]rds.File, error) {
+	if err := f.enter(ctx, MethodListFiles, dir); err != nil {
+		return nil, err
+	}
+	if err := rds.ValidateVolumePath(dir); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	prefix := path.Clean(dir) + "/"
+	var out []rds.File
+	for p, size := range f.files {
+		if strings.HasPrefix(p, prefix) {
+			out = append(out, rds.File{Path: p, SizeBytes: size, Created: f.created[p]})
+		}
+	}
+	slices.SortFunc(out, func(a, b rds.File) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
 }
 
 // Ping implements rds.Client.

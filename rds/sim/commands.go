@@ -1,24 +1,29 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"k8s.io/klog/v2"
 )
 
 // defaultNVMeTCPPort is RouterOS's default for nvme-tcp-server-port.
 const defaultNVMeTCPPort = 4420
 
-// execute runs a parsed command and returns its standard output.
-func (s *Server) execute(cmd *command) (string, error) {
+// execute runs a parsed command and returns its standard output. ctx ends
+// when the server closes; only a copy lasts long enough to notice, and then
+// answers errAbandoned.
+func (s *Server) execute(ctx context.Context, log klog.Logger, cmd *command) (string, error) {
 	if cmd.spec == nil {
 		return "", nil
 	}
 	switch cmd.spec.verb {
 	case verbDiskAdd:
-		return "", s.diskAdd(cmd)
+		return "", s.diskAdd(ctx, log, cmd)
 	case verbDiskPrint:
 		return s.diskPrint(cmd), nil
 	case verbDiskSet:
@@ -32,6 +37,8 @@ func (s *Server) execute(cmd *command) (string, error) {
 	case verbIdentityPrint:
 		// RouterOS right-aligns property names; "name" is the only one.
 		return "  name: " + s.cfg.Identity + "\r\n", nil
+	case verbClockPrint:
+		return clockPrint(s.now()), nil
 	}
 	return "", cliError(msgInternal)
 }
@@ -229,67 +236,70 @@ func (s *Server) parseAdd(cmd *command) (addRequest, exportSettings, error) {
 	return r, ex, nil
 }
 
-func (s *Server) diskAdd(cmd *command) error {
+// checkNew answers why an add may not take slot and file-path: a disk or
+// a running copy has the slot, or a file (maybe a running copy's) is there.
+// It returns the backing file's host path.
+func (s *Server) checkNew(st *state, r addRequest) (string, error) {
+	if _, copying := st.copies[r.slot]; copying || st.slotIndex(r.slot) >= 0 {
+		return "", cliError(msgSlotExists)
+	}
+	host := hostPath(s.cfg.DataDir, r.filePath)
+	if _, err := os.Lstat(host); err == nil || st.fileInUse(r.filePath) {
+		return "", cliError(msgFileExists)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", s.internal(err, "Checking backing file failed", "path", host)
+	}
+	return host, nil
+}
+
+// checkSpace answers "not enough space" when size more bytes do not fit.
+func (s *Server) checkSpace(st *state, size int64) error {
+	if s.faults.get(FaultDiskFull) || size > s.cfg.Capacity-st.used() {
+		return cliError(msgNoSpace)
+	}
+	return nil
+}
+
+func (s *Server) diskAdd(ctx context.Context, log klog.Logger, cmd *command) error {
 	r, ex, err := s.parseAdd(cmd)
 	if err != nil {
 		return err
 	}
+	if r.copyFrom != nil {
+		return s.diskCopy(ctx, log, r, ex)
+	}
 	var made string // the backing file this add created
 	err = s.store.update(func(st *state) (bool, error) {
-		if st.slotIndex(r.slot) >= 0 {
-			return false, cliError(msgSlotExists)
-		}
-		host := hostPath(s.cfg.DataDir, r.filePath)
-		if _, err := os.Lstat(host); err == nil || slices.ContainsFunc(st.Disks, func(d disk) bool { return d.FilePath == r.filePath }) {
-			return false, cliError(msgFileExists)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return false, s.internal(err, "Checking backing file failed", "path", host)
-		}
-		size := r.size
-		var src *disk
-		if r.copyFrom != nil {
-			idx, _ := s.findDisks(st, r.copyFrom)
-			switch {
-			case len(idx) == 0:
-				return false, cliError(msgNoSuchItem)
-			case len(idx) > 1:
-				return false, invalidValue("copy-from")
-			}
-			src = &st.Disks[idx[0]]
-			if size == 0 {
-				size = src.Size
-			} else if size < src.Size {
-				return false, cliError(msgSizeDecrease)
-			}
-		}
-		if s.faults.get(FaultDiskFull) || size > s.cfg.Capacity-st.used() {
-			return false, cliError(msgNoSpace)
-		}
-		var err error
-		if src != nil {
-			err = copySparse(host, hostPath(s.cfg.DataDir, src.FilePath), size)
-		} else {
-			err = createSparse(host, size)
-		}
+		host, err := s.checkNew(st, r)
 		if err != nil {
+			return false, err
+		}
+		if err := s.checkSpace(st, r.size); err != nil {
+			return false, err
+		}
+		if err := createSparse(host, r.size); err != nil {
 			return false, s.internal(err, "Creating backing file failed", "path", host)
 		}
 		made = host
-		d := disk{Slot: r.slot, FilePath: r.filePath, Size: size, Port: defaultNVMeTCPPort}
+		d := disk{Slot: r.slot, FilePath: r.filePath, Size: r.size, Port: defaultNVMeTCPPort}
 		ex.apply(&d)
 		st.Disks = append(st.Disks, d)
 		st.Created[r.filePath] = s.now()
 		return true, nil
 	})
 	if err != nil && made != "" {
-		// The state write failed after the backing file was created. The
-		// add answered a failure, so it must leave nothing behind: a kept
-		// file would make every retry answer "file already exists".
-		if rerr := os.Remove(made); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			s.log.Error(rerr, "Removing the backing file of a failed add failed", "path", made)
-		}
+		s.removeFailed(made)
 	}
 	return err
+}
+
+// removeFailed removes the backing file of an add that answers a failure
+// after creating it (e.g. the state write failed): the add must leave
+// nothing behind, or every retry would answer "file already exists".
+func (s *Server) removeFailed(host string) {
+	if err := os.Remove(host); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Error(err, "Removing the backing file of a failed add failed", "path", host)
+	}
 }
 
 func (s *Server) diskSet(cmd *command) error {
@@ -331,8 +341,10 @@ func (s *Server) diskSet(cmd *command) error {
 				grow += newSize - st.Disks[i].Size
 			}
 		}
-		if grow > 0 && (s.faults.get(FaultDiskFull) || grow > s.cfg.Capacity-st.used()) {
-			return false, cliError(msgNoSpace)
+		if grow > 0 {
+			if err := s.checkSpace(st, grow); err != nil {
+				return false, err
+			}
 		}
 		for _, i := range idx {
 			d := &st.Disks[i]
@@ -402,7 +414,8 @@ func (s *Server) filePrint(cmd *command) (string, error) {
 }
 
 // fileRemove deletes files (and empty directories). A file still backing a
-// disk is refused: deleting it would leave a disk without data.
+// disk, or the target of a running copy, is refused: deleting it would
+// leave a disk without data.
 func (s *Server) fileRemove(cmd *command) error {
 	if cmd.selector == nil {
 		return cliError(msgNoSuchItem)
@@ -419,7 +432,7 @@ func (s *Server) fileRemove(cmd *command) error {
 			}
 		}
 		for _, f := range victims {
-			if slices.ContainsFunc(st.Disks, func(d disk) bool { return d.FilePath == "/"+f.name }) {
+			if st.fileInUse("/" + f.name) {
 				return false, cliError(msgFileInUse)
 			}
 		}

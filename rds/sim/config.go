@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/klog/v2"
 )
@@ -60,6 +61,18 @@ type Config struct {
 	Identity string
 	// Pool is the single mount point (first path component of every file-path).
 	Pool string
+	// MaxSessions limits the session channels open at once on one SSH
+	// connection; a session beyond it is refused with ResourceShortage
+	// ("too many sessions"). 0 means unlimited. Changeable at run time.
+	MaxSessions int
+	// CopyRate is the speed of /disk add copy-from in bytes per second: a
+	// copy takes (source size)/CopyRate. 0 copies instantly. Changeable at
+	// run time; a running copy keeps the rate it started with.
+	CopyRate int64
+	// FlapAfter, when positive, closes every SSH connection that long after
+	// its handshake completed. 0 means off. Changeable at run time; applies
+	// to connections whose handshake completes afterwards.
+	FlapAfter time.Duration
 	// Logger receives structured logs; the zero value means klog.Background().
 	Logger klog.Logger
 }
@@ -117,6 +130,15 @@ func (c Config) Validate() error {
 		if err := checkLoopback(c.ControlListen); err != nil {
 			errs = append(errs, fmt.Errorf("control address %q: %w", c.ControlListen, err))
 		}
+	}
+	if c.MaxSessions < 0 {
+		errs = append(errs, fmt.Errorf("max sessions must not be negative, got %d", c.MaxSessions))
+	}
+	if c.CopyRate < 0 {
+		errs = append(errs, fmt.Errorf("copy rate must not be negative, got %d", c.CopyRate))
+	}
+	if c.FlapAfter < 0 {
+		errs = append(errs, fmt.Errorf("flap-after must not be negative, got %v", c.FlapAfter))
 	}
 	if !printable(c.Identity) {
 		errs = append(errs, fmt.Errorf("identity %q must be printable text", c.Identity))

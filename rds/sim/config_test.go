@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSize(t *testing.T) {
@@ -52,6 +53,9 @@ func TestValidate(t *testing.T) {
 		{"lan control", func(c *Config) { c.ControlListen = "192.168.1.5:8080" }, "loopback"},
 		{"bad identity", func(c *Config) { c.Identity = "a\nb" }, "identity"},
 		{"bad pool", func(c *Config) { c.Pool = "../x" }, "pool"},
+		{"negative max sessions", func(c *Config) { c.MaxSessions = -1 }, "max sessions must not be negative, got -1"},
+		{"negative copy rate", func(c *Config) { c.CopyRate = -1 }, "copy rate must not be negative, got -1"},
+		{"negative flap", func(c *Config) { c.FlapAfter = -time.Second }, "flap-after must not be negative, got -1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good

@@ -5,18 +5,29 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // controlHandler is the HTTP control endpoint used by tests and benchmarks
 // that run the emulator as a separate process:
 //
-//	GET  /healthz          "ok"
-//	POST /drop             cut every SSH connection
-//	PUT  /faults/{fault}   body "on" or "off"; fault is refuse, hang or disk-full
-//	GET  /faults           JSON object fault → bool
-//	GET  /commands         every command received, one per line (text/plain)
-//	GET  /stats            JSON {"commands": n, "command_seconds": s}
+//	GET  /healthz              "ok"
+//	POST /drop                 cut every SSH connection
+//	PUT  /faults/{fault}       body "on" or "off"; fault is refuse, hang or disk-full
+//	PUT  /faults/max-sessions  body a decimal integer, "0" or "off" = unlimited
+//	PUT  /faults/copy-rate     body bytes per second with K/M/G/T suffix ("100M"), "0" or "off" = instant
+//	PUT  /faults/flap          body a Go duration ("200ms"), "0" or "off" = off
+//	GET  /faults               JSON object: refuse, hang, disk-full → bool;
+//	                           max-sessions → number, copy-rate → number (bytes/s),
+//	                           flap → Go duration string ("0s" when off)
+//	GET  /commands             every command received, one per line (text/plain)
+//	GET  /stats                JSON {"commands", "command_seconds", "connectionsAccepted",
+//	                           "handshakes", "sessionsRefused"}
+//	GET  /connections          JSON list of every accepted connection in accept order:
+//	                           {"remote", "acceptedAt", "handshakeAt", "closedAt"},
+//	                           times RFC 3339 with nanoseconds in UTC, "" when not (yet) happened
 //
+// The specific /faults/... patterns take precedence over /faults/{fault}.
 // It has no authentication; Start binds it to loopback only.
 func (s *Server) controlHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -34,12 +45,11 @@ func (s *Server) controlHandler() http.Handler {
 			http.Error(w, "unknown fault "+string(f), http.StatusNotFound)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 64))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		body, ok := readBody(w, r)
+		if !ok {
 			return
 		}
-		switch strings.TrimSpace(string(body)) {
+		switch body {
 		case "on":
 			s.SetFault(f, true)
 		case "off":
@@ -50,10 +60,17 @@ func (s *Server) controlHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("PUT /faults/max-sessions", setKnob(parseMaxSessions, s.SetMaxSessions))
+	mux.HandleFunc("PUT /faults/copy-rate", setKnob(ParseCopyRate, s.SetCopyRate))
+	mux.HandleFunc("PUT /faults/flap", setKnob(ParseFlapAfter, s.SetFlapAfter))
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, _ *http.Request) {
-		state := map[Fault]bool{}
+		state := map[string]any{
+			"max-sessions": s.MaxSessions(),
+			"copy-rate":    s.CopyRate(),
+			"flap":         s.FlapAfter().String(),
+		}
 		for _, f := range Faults {
-			state[f] = s.FaultOn(f)
+			state[string(f)] = s.FaultOn(f)
 		}
 		writeJSON(w, state)
 	})
@@ -71,11 +88,65 @@ func (s *Server) controlHandler() http.Handler {
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		st := s.Stats()
 		writeJSON(w, struct {
-			Commands       int64   `json:"commands"`
-			CommandSeconds float64 `json:"command_seconds"`
-		}{st.Commands, st.CommandTime.Seconds()})
+			Commands            int64   `json:"commands"`
+			CommandSeconds      float64 `json:"command_seconds"`
+			ConnectionsAccepted int64   `json:"connectionsAccepted"`
+			Handshakes          int64   `json:"handshakes"`
+			SessionsRefused     int64   `json:"sessionsRefused"`
+		}{st.Commands, st.CommandTime.Seconds(), st.ConnectionsAccepted, st.Handshakes, st.SessionsRefused})
+	})
+	mux.HandleFunc("GET /connections", func(w http.ResponseWriter, _ *http.Request) {
+		type conn struct {
+			Remote      string `json:"remote"`
+			AcceptedAt  string `json:"acceptedAt"`
+			HandshakeAt string `json:"handshakeAt"`
+			ClosedAt    string `json:"closedAt"`
+		}
+		list := []conn{} // [] rather than null when there are none
+		for _, c := range s.Connections() {
+			list = append(list, conn{c.Remote, stamp(c.AcceptedAt), stamp(c.HandshakeAt), stamp(c.ClosedAt)})
+		}
+		writeJSON(w, list)
 	})
 	return mux
+}
+
+// setKnob handles a PUT of a valued fault: parse the body, apply it.
+func setKnob[T any](parse func(string) (T, error), set func(T) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		v, err := parse(body)
+		if err == nil {
+			err = set(v)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// readBody returns the trimmed request body, or answers 400 itself.
+func readBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return "", false
+	}
+	return strings.TrimSpace(string(body)), true
+}
+
+// stamp formats a time for JSON: RFC 3339 with nanoseconds in UTC, or ""
+// for the zero time (the event did not happen).
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

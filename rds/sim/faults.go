@@ -2,7 +2,9 @@ package sim
 
 import "sync"
 
-// Fault is a misbehaviour that can be switched on and off at run time.
+// Fault is a misbehaviour that can be switched on and off at run time. The
+// faults that take a value (session limit, copy rate, flapping) are set
+// through knobs.go instead.
 type Fault string
 
 const (
@@ -10,7 +12,9 @@ const (
 	// handshake, like a device whose SSH service is down.
 	FaultRefuse Fault = "refuse"
 	// FaultHang holds every command received while it is on; the commands
-	// proceed when it is turned off and vanish when their connection drops.
+	// proceed when it is turned off, also those whose session or connection
+	// is gone meanwhile (a RouterOS command outlives its caller). Only
+	// closing the server abandons them.
 	FaultHang Fault = "hang"
 	// FaultDiskFull makes every allocation (add, copy, grow) answer
 	// "failure: not enough space".

@@ -52,24 +52,32 @@ func createSparse(name string, size int64) (err error) {
 	return f.Truncate(size)
 }
 
-// copySparse creates dst with src's data and size bytes in all. Only data
-// extents of src are read (SEEK_DATA/SEEK_HOLE) and all-zero blocks inside
-// them are skipped, so the copy stays as sparse as the source, or sparser.
-func copySparse(dst, src string, size int64) (err error) {
-	in, err := os.Open(src)
+// fillCopy writes src's data into dst, an existing empty file (a copy
+// creates its target when it starts and fills it when it ends), and sizes
+// dst to size bytes. Only data extents of src are read (SEEK_DATA/SEEK_HOLE)
+// and all-zero blocks inside them are skipped, so the copy stays as sparse
+// as the source, or sparser. src is an open file so that a copy reads the
+// source it started from even if that is removed meanwhile.
+func fillCopy(dst string, src *os.File, size int64) error {
+	out, err := os.OpenFile(dst, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	err = copyExtents(out, src)
+	if err == nil {
+		err = out.Truncate(size)
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	return errors.Join(err, out.Close())
+}
+
+func copyExtents(out, in *os.File) error {
 	st, err := in.Stat()
 	if err != nil {
 		return err
 	}
-	out, err := createNew(dst)
-	if err != nil {
-		return err
-	}
-	defer func() { err = finishNew(out, err) }()
 	end := st.Size()
 	buf := make([]byte, 64<<10)
 	for off := int64(0); off < end; {
@@ -88,7 +96,7 @@ func copySparse(dst, src string, size int64) (err error) {
 		}
 		off = hole
 	}
-	return out.Truncate(size)
+	return nil
 }
 
 func copyNonZero(out, in *os.File, from, to int64, buf []byte) error {

@@ -46,7 +46,15 @@ func TestSparseCreateCopyGrow(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(dir, "c", "copy.img")
-	if err := copySparse(dst, src, 2<<30); err != nil {
+	if err := createSparse(dst, 0); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if err := fillCopy(dst, in, 2<<30); err != nil {
 		t.Fatal(err)
 	}
 	if fi, _ := os.Stat(dst); fi.Size() != 2<<30 {
@@ -69,7 +77,7 @@ func TestSparseCreateCopyGrow(t *testing.T) {
 			t.Errorf("copy at %d differs", off)
 		}
 	}
-	if err := copySparse(dst, src, 1<<30); !os.IsExist(err) {
+	if err := createSparse(dst, 1<<30); !os.IsExist(err) {
 		t.Errorf("copy onto an existing file: %v, want exists", err)
 	}
 	if err := growFile(src, 3<<30); err != nil {

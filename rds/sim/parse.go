@@ -17,6 +17,7 @@ const (
 	verbFilePrint
 	verbFileRemove
 	verbIdentityPrint
+	verbClockPrint
 )
 
 // verbSpec says what a command accepts.
@@ -66,6 +67,9 @@ var (
 		"system": {children: map[string]*menuNode{
 			"identity": {children: map[string]*menuNode{
 				"print": {spec: &verbSpec{verb: verbIdentityPrint}},
+			}},
+			"clock": {children: map[string]*menuNode{
+				"print": {spec: &verbSpec{verb: verbClockPrint}},
 			}},
 		}},
 	}}

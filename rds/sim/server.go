@@ -24,12 +24,15 @@ type Server struct {
 	log     klog.Logger
 	store   *store
 	faults  faultSet
+	knobs   knobs
 	hostKey ssh.Signer
 	sshCfg  *ssh.ServerConfig
 	now     func() time.Time // creation-time of new files; replaced by golden tests
 	rnd     func() float64   // latency draws
 
-	// ctx ends on Close; every connection's context derives from it.
+	// ctx ends on Close; every connection's context derives from it, and
+	// commands run under it rather than under their connection's, because
+	// a RouterOS command outlives the session that started it.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -40,10 +43,12 @@ type Server struct {
 	ln      net.Listener
 	ctlLn   net.Listener
 	ctl     *http.Server
-	// conns maps each live connection to the cancel of its context, so
-	// Drop and Close end waiting commands synchronously, not when the SSH
-	// layer notices the closed socket.
+	// conns maps each live connection to the cancel of its context, which
+	// ends the connection's own helpers (the flap timer) synchronously on
+	// Drop and Close, not when the SSH layer notices the closed socket.
 	conns map[net.Conn]context.CancelFunc
+
+	connLog connLog
 
 	cmdMu    sync.Mutex
 	commands []string
@@ -55,10 +60,17 @@ type Server struct {
 type Stats struct {
 	// Commands received, including failed and abandoned ones.
 	Commands int64
-	// CommandTime is the emulated time spent answering: injected latency
-	// plus execution, without time held by the hang fault. A benchmark
-	// subtracts it from its wall time to get the driver's own overhead.
+	// CommandTime is the emulated time spent answering: injected latency,
+	// copy time and execution, without time held by the hang fault. A
+	// benchmark subtracts it from its wall time to get the driver's own
+	// overhead.
 	CommandTime time.Duration
+	// ConnectionsAccepted counts TCP accepts, refused connections included.
+	ConnectionsAccepted int64
+	// Handshakes counts completed SSH handshakes (authentication included).
+	Handshakes int64
+	// SessionsRefused counts session channels refused by the session limit.
+	SessionsRefused int64
 }
 
 // New validates cfg, loads (or creates) the host key and the state, and
@@ -92,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		rnd:     rand.Float64,
 		conns:   map[net.Conn]context.CancelFunc{},
 	}
+	s.knobs.init(cfg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.sshCfg = &ssh.ServerConfig{
 		PublicKeyCallback: s.authenticate,
@@ -141,6 +154,7 @@ func (s *Server) Start() error {
 	go s.acceptLoop(ln)
 	s.log.Info("RDS emulator listening", "ssh", ln.Addr().String(), "control", s.controlURLLocked(),
 		"dataDir", s.cfg.DataDir, "capacity", s.cfg.Capacity, "latency", s.cfg.Latency,
+		"maxSessions", s.MaxSessions(), "copyRate", s.CopyRate(), "flapAfter", s.FlapAfter(),
 		"hostKey", ssh.FingerprintSHA256(s.hostKey.PublicKey()))
 	return nil
 }
@@ -161,8 +175,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Close()
 }
 
-// Close stops listening, cuts every connection (commands held by the hang
-// fault are abandoned) and waits for all goroutines. Safe to call twice.
+// Close stops listening, cuts every connection and waits for all
+// goroutines. Commands still running (held by the hang fault, waiting out
+// latency or a copy) are abandoned as at a power loss: a copy's partial
+// backing file stays, its disk never appears. Safe to call twice.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -206,18 +222,21 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			}
 			continue
 		}
+		i := s.connLog.accept(nc.RemoteAddr().String())
 		if s.faults.get(FaultRefuse) {
 			s.log.V(1).Info("Refusing connection (fault)", "remote", nc.RemoteAddr().String())
 			_ = nc.Close()
+			s.connLog.closed(i)
 			continue
 		}
 		ctx, ok := s.track(nc)
 		if !ok {
 			_ = nc.Close()
+			s.connLog.closed(i)
 			continue
 		}
 		s.wg.Add(1)
-		go s.serveConn(ctx, nc)
+		go s.serveConn(ctx, nc, i)
 	}
 }
 
@@ -243,8 +262,9 @@ func (s *Server) untrack(nc net.Conn) {
 	}
 }
 
-// Drop cuts every SSH connection now, as a device reboot or a network
-// failure would. The server keeps accepting new connections.
+// Drop cuts every SSH connection now, as a network failure would. Commands
+// already running go on to completion, as on RouterOS; the server keeps
+// accepting new connections.
 func (s *Server) Drop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -309,9 +329,15 @@ func (s *Server) Commands() []string {
 	return slices.Clone(s.commands)
 }
 
-// Stats returns the command counters.
+// Stats returns the command and connection counters.
 func (s *Server) Stats() Stats {
-	return Stats{Commands: s.nCmds.Load(), CommandTime: time.Duration(s.cmdNanos.Load())}
+	return Stats{
+		Commands:            s.nCmds.Load(),
+		CommandTime:         time.Duration(s.cmdNanos.Load()),
+		ConnectionsAccepted: s.connLog.accepted.Load(),
+		Handshakes:          s.connLog.handshakes.Load(),
+		SessionsRefused:     s.connLog.sessionsRefused.Load(),
+	}
 }
 
 func (s *Server) recordCommand(line string) {

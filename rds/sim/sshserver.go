@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -43,8 +44,9 @@ func (s *Server) authenticate(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Pe
 	return nil, errDenied
 }
 
-func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+func (s *Server) serveConn(ctx context.Context, nc net.Conn, logIndex int) {
 	defer s.wg.Done()
+	defer s.connLog.closed(logIndex)
 	defer s.untrack(nc)
 	defer nc.Close()
 	log := s.log.WithValues("remote", nc.RemoteAddr().String())
@@ -55,8 +57,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	s.connLog.handshake(logIndex)
 	log = log.WithValues("user", conn.User())
 	log.V(1).Info("SSH connection established", "key", conn.Permissions.Extensions["pubkey-fp"])
+	if d := s.FlapAfter(); d > 0 {
+		s.wg.Add(1)
+		go s.flap(ctx, log, nc, d)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -64,18 +71,26 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		// protocol notes say real RouterOS is not reliable about anyway.
 		ssh.DiscardRequests(reqs)
 	}()
+	var sessions sessionCount
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
 			_ = nch.Reject(ssh.UnknownChannelType, "only sessions are supported")
 			continue
 		}
+		if limit := s.MaxSessions(); !sessions.acquire(limit) {
+			s.connLog.sessionsRefused.Add(1)
+			log.V(1).Info("Refusing session (session limit)", "maxSessions", limit)
+			_ = nch.Reject(ssh.ResourceShortage, "too many sessions")
+			continue
+		}
 		ch, creqs, err := nch.Accept()
 		if err != nil {
+			sessions.release()
 			log.V(1).Info("Accepting a session failed", "err", err.Error())
 			continue
 		}
 		s.wg.Add(1)
-		go s.serveSession(ctx, log, ch, creqs)
+		go s.serveSession(log, ch, creqs, sync.OnceFunc(sessions.release))
 	}
 	log.V(1).Info("SSH connection closed")
 }
@@ -83,8 +98,10 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 // serveSession accepts one exec request and refuses everything else (shell,
 // pty-req, env, subsystem): the device is driven by one command per session.
 // It keeps draining requests while the command runs so a chatty client can
-// never stall the connection's demultiplexer.
-func (s *Server) serveSession(ctx context.Context, log klog.Logger, ch ssh.Channel, reqs <-chan *ssh.Request) {
+// never stall the connection's demultiplexer. release frees the session's
+// place under the session limit: here when the client closes a session that
+// never ran a command, otherwise by runExec when the command is done.
+func (s *Server) serveSession(log klog.Logger, ch ssh.Channel, reqs <-chan *ssh.Request, release func()) {
 	defer s.wg.Done()
 	execd := false
 	for req := range reqs {
@@ -99,20 +116,28 @@ func (s *Server) serveSession(ctx context.Context, log klog.Logger, ch ssh.Chann
 		execd = true
 		_ = req.Reply(true, nil)
 		s.wg.Add(1)
-		go s.runExec(ctx, log, ch, payload.Command)
+		go s.runExec(log, ch, payload.Command, release)
+	}
+	if !execd {
+		release()
 	}
 }
 
 // runExec answers one command on the session: stdout, exit-status, close.
-func (s *Server) runExec(ctx context.Context, log klog.Logger, ch ssh.Channel, line string) {
+// The command runs to its end even when the client closed the session or
+// lost the connection meanwhile, as on RouterOS; only the answer is lost.
+func (s *Server) runExec(log klog.Logger, ch ssh.Channel, line string, release func()) {
 	defer s.wg.Done()
 	defer ch.Close()
-	out, status, ok := s.handle(ctx, log, line)
+	// Released before the close goes out, so a client that has seen its
+	// command end can open the next session at once without being refused.
+	defer release()
+	out, status, ok := s.handle(log, line)
 	if !ok {
-		return // the connection is gone; nobody is listening
+		return // the server is closing; nobody will hear the answer
 	}
 	if _, err := io.WriteString(ch, out); err != nil {
-		log.V(1).Info("Writing an answer failed", "command", line, "err", err.Error())
+		log.V(1).Info("Answer not delivered: the session is gone", "command", line, "err", err.Error())
 		return
 	}
 	_ = ch.CloseWrite()
@@ -120,9 +145,11 @@ func (s *Server) runExec(ctx context.Context, log klog.Logger, ch ssh.Channel, l
 }
 
 // handle runs one command line: log it, hold it while the hang fault is on,
-// parse, wait the emulated latency, execute. ok is false when the
-// connection ended first; the command then never ran.
-func (s *Server) handle(ctx context.Context, log klog.Logger, line string) (out string, status uint32, ok bool) {
+// parse, wait the emulated latency, execute. It runs under the server's
+// context, not the connection's: a dropped client does not stop it. ok is
+// false when the server closed first; the command then did not complete.
+func (s *Server) handle(log klog.Logger, line string) (out string, status uint32, ok bool) {
+	ctx := s.ctx
 	s.recordCommand(line)
 	if gate := s.faults.hangGate(); gate != nil {
 		log.V(1).Info("Holding command (hang fault)", "command", line)
@@ -130,10 +157,10 @@ func (s *Server) handle(ctx context.Context, log klog.Logger, line string) (out 
 		case <-gate:
 		case <-ctx.Done():
 		}
-		// Both may be ready (dropped, then released): a dropped
-		// connection always wins, its command never runs.
+		// Both may be ready (closed, then released): a closing server
+		// always wins, its command never runs.
 		if ctx.Err() != nil {
-			log.V(1).Info("Abandoned held command", "command", line)
+			log.V(1).Info("Abandoned held command (server closing)", "command", line)
 			return "", 0, false
 		}
 	}
@@ -147,7 +174,10 @@ func (s *Server) handle(ctx context.Context, log klog.Logger, line string) (out 
 		return "", 0, false
 	}
 	if err == nil {
-		out, err = s.execute(cmd)
+		out, err = s.execute(ctx, log, cmd)
+		if errors.Is(err, errAbandoned) {
+			return "", 0, false
+		}
 	}
 	elapsed := time.Since(start)
 	s.cmdNanos.Add(int64(elapsed))

@@ -35,23 +35,49 @@ type state struct {
 	// file-path): /file print shows creation-time, which a grow (truncate)
 	// would otherwise lose, and files outlive their disks.
 	Created map[string]time.Time `json:"created,omitempty"`
+
+	// copies are the disks of running copies by slot: their space is taken
+	// and their slot and file are in use, but they are not disks yet. Never
+	// persisted (a copy cut short by a crash leaves only its file). Every
+	// clone shares one map, guarded by the store lock, so a change of it
+	// holds whether or not the update that made it persists anything.
+	copies map[string]disk
 }
 
 func (s *state) clone() *state {
-	c := &state{Version: s.Version, Disks: slices.Clone(s.Disks), Created: maps.Clone(s.Created)}
+	c := &state{Version: s.Version, Disks: slices.Clone(s.Disks), Created: maps.Clone(s.Created), copies: s.copies}
 	if c.Created == nil {
 		c.Created = map[string]time.Time{}
+	}
+	if c.copies == nil {
+		c.copies = map[string]disk{}
 	}
 	return c
 }
 
-// used is the pool space taken by disks.
+// used is the pool space taken by disks and running copies.
 func (s *state) used() int64 {
 	var n int64
 	for _, d := range s.Disks {
 		n += d.Size
 	}
+	for _, d := range s.copies {
+		n += d.Size
+	}
 	return n
+}
+
+// fileInUse reports whether a disk or a running copy has this file-path.
+func (s *state) fileInUse(filePath string) bool {
+	if slices.ContainsFunc(s.Disks, func(d disk) bool { return d.FilePath == filePath }) {
+		return true
+	}
+	for _, d := range s.copies {
+		if d.FilePath == filePath {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *state) slotIndex(slot string) int {

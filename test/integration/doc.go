@@ -21,11 +21,18 @@
 //	                        (≥ 30 s) connection: about two more minutes. By
 //	                        default only the scaled schedule runs
 //	                        (--reconnect-base=250ms --reconnect-max=4s), which
-//	                        keeps the package under a minute.
+//	                        keeps the rest of the package under a minute.
+//	RDS_CSI_LONG_OUTAGES=1  TestRecoveryAfterOutage also with 60 s and 120 s
+//	                        outages (the 20 s one always runs): about three
+//	                        more minutes.
+//
+// Always running and long: TestFlappingRDS (about 70 s: 60 s of flapping and
+// the last capped step) and TestRecoveryAfterOutage/20s (about 25 s).
 //
 // Typical use:
 //
 //	go test -race -v ./test/integration/
 //	RDS_CSI_FULL_BACKOFF=1 go test -v -run Backoff -timeout 10m ./test/integration/
+//	RDS_CSI_LONG_OUTAGES=1 go test -v -run TestRecoveryAfterOutage -timeout 10m ./test/integration/
 //	go test -run '^$' -bench Probe ./test/integration/
 package integration

@@ -29,8 +29,9 @@ func backoffStep(base, max time.Duration, n int) time.Duration {
 	return min(d, max)
 }
 
-// withJitter is the longest a step can last once the reconnect queue's
-// jitter (±queue.DefaultJitter) is applied.
+// withJitter bounds how long a step can last once the reconnect queue's
+// jitter (±queue.DefaultJitter) is applied; a capped step never exceeds the
+// cap, so for it this is generous.
 func withJitter(step time.Duration) time.Duration {
 	return time.Duration(float64(step) * (1 + queue.DefaultJitter))
 }

@@ -17,7 +17,9 @@ type emulator struct {
 	addr    string
 	dir     string // holds the data directory, the logs and host_key.pub
 	keys    sshKeys
-	proc    *proc // the current (or last) process
+	control string   // loopback host:port of its control endpoint; "" for none
+	args    []string // extra flags of every start
+	proc    *proc    // the current (or last) process
 	starts  int
 	hostKey string // path of the derived public-key line, once written
 }
@@ -37,11 +39,15 @@ func (e *emulator) start(tb testing.TB) {
 	e.starts++
 	name := fmt.Sprintf("rds-sim#%d", e.starts)
 	logPath := filepath.Join(e.dir, fmt.Sprintf("rds-sim-%d.log", e.starts))
-	e.proc = startProc(tb, name, logPath, simBin,
-		"--listen="+e.addr,
-		"--data-dir="+e.dataDir(),
-		"--authorized-keys="+e.keys.authorizedKeys,
-	)
+	args := []string{
+		"--listen=" + e.addr,
+		"--data-dir=" + e.dataDir(),
+		"--authorized-keys=" + e.keys.authorizedKeys,
+	}
+	if e.control != "" {
+		args = append(args, "--control="+e.control)
+	}
+	e.proc = startProc(tb, name, logPath, simBin, append(args, e.args...)...)
 	p := e.proc
 	listening := func() bool {
 		if p.exited() {

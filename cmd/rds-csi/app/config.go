@@ -13,6 +13,7 @@ import (
 
 	"github.com/srvlab/rds-csi/driver"
 	"github.com/srvlab/rds-csi/driver/device"
+	"github.com/srvlab/rds-csi/rds"
 )
 
 // Modes the binary runs in.
@@ -36,6 +37,8 @@ type Config struct {
 	RDSHostKey          string
 	RDSInsecureSkipHost bool
 	RDSCommandTimeout   time.Duration
+	RDSCopyTimeout      time.Duration
+	RDSMaxSessions      int
 	HealthInterval      time.Duration
 	HealthTimeout       time.Duration
 	ReconnectBase       time.Duration
@@ -73,7 +76,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RDSPrivateKey, "rds-private-key", "", "file with the SSH private key (OpenSSH format)")
 	fs.StringVar(&c.RDSHostKey, "rds-host-key", "", "file with the RDS host public key (OpenSSH public-key line or known_hosts line)")
 	fs.BoolVar(&c.RDSInsecureSkipHost, "rds-insecure-skip-host-key-check", false, "accept any RDS host key (tests only; logs a warning)")
-	fs.DurationVar(&c.RDSCommandTimeout, "rds-command-timeout", 30*time.Second, "deadline of every RouterOS command")
+	fs.DurationVar(&c.RDSCommandTimeout, "rds-command-timeout", 30*time.Second, "deadline of every RouterOS command except copies; a timeout fails that command only")
+	fs.DurationVar(&c.RDSCopyTimeout, "rds-copy-timeout", rds.DefaultCopyTimeout, "deadline of one copy-from (snapshot, clone, restore); set it above your largest volume's copy time")
+	fs.IntVar(&c.RDSMaxSessions, "rds-max-sessions", rds.DefaultMaxSessions, "SSH sessions open at once on the RDS connection (at least 2: one is kept for the health check, copies use at most half of the rest)")
 	fs.DurationVar(&c.HealthInterval, "rds-health-interval", 2*time.Second, "how often the RDS connection is checked")
 	fs.DurationVar(&c.HealthTimeout, "rds-health-timeout", 3*time.Second, "deadline of one RDS health check")
 	fs.DurationVar(&c.ReconnectBase, "reconnect-base", time.Second, "first reconnect backoff step (doubles per failure)")
@@ -139,7 +144,7 @@ func (c *Config) Validate() error {
 			bad("--rds-host-key and --rds-insecure-skip-host-key-check exclude each other")
 		}
 		positive := map[string]time.Duration{
-			"--rds-command-timeout": c.RDSCommandTimeout, "--rds-health-interval": c.HealthInterval,
+			"--rds-command-timeout": c.RDSCommandTimeout, "--rds-copy-timeout": c.RDSCopyTimeout, "--rds-health-interval": c.HealthInterval,
 			"--rds-health-timeout": c.HealthTimeout, "--reconnect-base": c.ReconnectBase,
 			"--reconnect-max": c.ReconnectMax, "--attachment-grace-period": c.AttachmentGracePeriod,
 			"--attachment-resync-period": c.AttachmentResyncPeriod, "--startup-reconcile-timeout": c.StartupReconcileTimeout,
@@ -148,6 +153,12 @@ func (c *Config) Validate() error {
 			if d <= 0 {
 				bad("%s=%s must be positive", name, d)
 			}
+		}
+		if c.RDSMaxSessions < 2 {
+			bad("--rds-max-sessions=%d: at least 2 (one for commands, one for the health check)", c.RDSMaxSessions)
+		}
+		if c.RDSCopyTimeout > 0 && c.RDSCopyTimeout < c.RDSCommandTimeout {
+			bad("--rds-copy-timeout=%s is below --rds-command-timeout=%s", c.RDSCopyTimeout, c.RDSCommandTimeout)
 		}
 		if c.ReconnectMax < c.ReconnectBase {
 			bad("--reconnect-max=%s is below --reconnect-base=%s", c.ReconnectMax, c.ReconnectBase)

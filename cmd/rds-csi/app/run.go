@@ -95,6 +95,8 @@ func Run(ctx context.Context, cfg Config) error {
 			InsecureSkipHostKeyCheck: cfg.RDSInsecureSkipHost,
 			DialTimeout:              cfg.dialTimeout(),
 			CommandTimeout:           cfg.RDSCommandTimeout,
+			CopyTimeout:              cfg.RDSCopyTimeout,
+			MaxSessions:              cfg.RDSMaxSessions,
 			Logger:                   logger,
 		})
 		if err != nil {
@@ -132,6 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 			Attachments:        attachments,
 			NodeExists:         nodeExistsFn,
 			DefaultNVMeAddress: host,
+			CopyTimeout:        cfg.RDSCopyTimeout,
 			Logger:             logger,
 		})
 		if err != nil {

@@ -61,6 +61,21 @@ func WithLatency(l sim.Latency) Option { return func(c *sim.Config) { c.Latency 
 // WithIdentity sets the /system identity answer.
 func WithIdentity(name string) Option { return func(c *sim.Config) { c.Identity = name } }
 
+// WithMaxSessions limits the session channels open at once per SSH
+// connection (0: unlimited); more are refused with ssh.ResourceShortage.
+// Server.SetMaxSessions changes it while running.
+func WithMaxSessions(n int) Option { return func(c *sim.Config) { c.MaxSessions = n } }
+
+// WithCopyRate makes /disk add copy-from take (source size)/rate seconds
+// (0: instant). Server.SetCopyRate changes it while running.
+func WithCopyRate(bytesPerSecond int64) Option {
+	return func(c *sim.Config) { c.CopyRate = bytesPerSecond }
+}
+
+// WithFlapAfter makes the server close every SSH connection d after its
+// handshake (0: off). Server.SetFlapAfter changes it while running.
+func WithFlapAfter(d time.Duration) Option { return func(c *sim.Config) { c.FlapAfter = d } }
+
 // WithoutControl disables the HTTP control endpoint (it is on by default).
 func WithoutControl() Option { return func(c *sim.Config) { c.ControlListen = "" } }
 
