@@ -82,6 +82,7 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		if err := fitsExisting(existing, req.GetCapacityRange()); err != nil {
 			return nil, err
 		}
+		cs.partials.forget(id)
 		logger.V(2).Info("Volume exists; answering the retry with it", "sizeBytes", existing.SizeBytes)
 		return resp(existing), nil
 	case !errors.Is(err, rds.ErrNotFound):

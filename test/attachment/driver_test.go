@@ -24,6 +24,7 @@ type driverOpts struct {
 	pod            podID  // the controller Pod this process claims to be
 	sock           string // socket path; empty: a new one
 	leaderElection bool
+	extraArgs      []string // appended to the command line
 }
 
 // driver is one rds-csi process in --mode=controller with --kubeconfig.
@@ -73,6 +74,7 @@ func (env *testEnv) startDriver(t testing.TB, o driverOpts) *driver {
 		"--metrics-address=" + metricsAddr,
 		"-v=2",
 	}
+	args = append(args, o.extraArgs...)
 	if o.leaderElection {
 		args = append(args, "--leader-election")
 	}

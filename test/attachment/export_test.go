@@ -23,14 +23,17 @@ const exportRestoreBudget = 2 * time.Second
 // Determinism: the export is turned off while the driver's FSM waits out a
 // backoff step after its second failed dial: that step is at least 2 s
 // − 10 % jitter (4 s when the lost connection counted as unstable), and
-// restarting the emulator plus one SSH command takes a fraction of that. The test verifies it (the driver's
+// restarting the emulator plus one SSH command takes a fraction of that.
+// The driver runs without the TCP probe (--rds-probe-interval=0), which
+// would otherwise reconnect within 250 ms of the restart, before the
+// export is off. The test verifies it (the driver's
 // connection_state is still 0 after the export is off); should the driver
 // have won the race anyway, it forces one more reconnect with POST /drop
 // and measures that one.
 func TestExportRestoredAfterEmulatorRestart(t *testing.T) {
 	env := setup(t)
 	pod := env.cluster.controllerPod(t, "rds-csi-controller-0")
-	d := env.startDriver(t, driverOpts{name: "rds-csi", pod: pod})
+	d := env.startDriver(t, driverOpts{name: "rds-csi", pod: pod, extraArgs: []string{"--rds-probe-interval=0"}})
 	d.waitSocket(t)
 	d.waitReady(t)
 

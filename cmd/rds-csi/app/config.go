@@ -13,6 +13,7 @@ import (
 
 	"github.com/srvlab/rds-csi/driver"
 	"github.com/srvlab/rds-csi/driver/device"
+	"github.com/srvlab/rds-csi/fsm"
 	"github.com/srvlab/rds-csi/rds"
 )
 
@@ -43,6 +44,7 @@ type Config struct {
 	HealthTimeout       time.Duration
 	ReconnectBase       time.Duration
 	ReconnectMax        time.Duration
+	ProbeInterval       time.Duration
 
 	MetricsAddress string
 	Kubeconfig     string
@@ -83,6 +85,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HealthTimeout, "rds-health-timeout", 3*time.Second, "deadline of one RDS health check")
 	fs.DurationVar(&c.ReconnectBase, "reconnect-base", time.Second, "first reconnect backoff step (doubles per failure)")
 	fs.DurationVar(&c.ReconnectMax, "reconnect-max", 16*time.Second, "reconnect backoff cap")
+	fs.DurationVar(&c.ProbeInterval, "rds-probe-interval", fsm.DefaultProbeInterval, "while the RDS refuses TCP connections, probe its port this often and dial as soon as it answers (0: off)")
 
 	fs.StringVar(&c.MetricsAddress, "metrics-address", ":9809", "address serving /metrics, /healthz and /readyz (empty: off)")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config when running in a Pod; none: Kubernetes features off)")

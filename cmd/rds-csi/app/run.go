@@ -110,6 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 			HealthInterval: cfg.HealthInterval,
 			HealthTimeout:  cfg.HealthTimeout,
 			DialTimeout:    cfg.dialTimeout(),
+			ProbeInterval:  cfg.probeInterval(),
 			Backoff:        queue.LimiterConfig{Base: cfg.ReconnectBase, Max: cfg.ReconnectMax, Jitter: queue.DefaultJitter},
 		})
 		if err != nil {
@@ -219,6 +220,15 @@ func Run(ctx context.Context, cfg Config) error {
 // dialTimeout bounds one SSH dial+handshake: the health timeout is the
 // budget an operator already chose for "the RDS answers".
 func (c *Config) dialTimeout() time.Duration { return max(c.HealthTimeout, 2*time.Second) }
+
+// probeInterval maps the flag (0 or negative: off) to fsm.Config, where
+// zero means the default and a negative value turns probing off.
+func (c *Config) probeInterval() time.Duration {
+	if c.ProbeInterval <= 0 {
+		return -1
+	}
+	return c.ProbeInterval
+}
 
 // kubeClient returns the clientset, or nil without a cluster (said once).
 func kubeClient(ctx context.Context, cfg Config) (kubernetes.Interface, error) {

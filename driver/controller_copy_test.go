@@ -1,0 +1,198 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+
+	"github.com/srvlab/rds-csi/rds"
+	"github.com/srvlab/rds-csi/rds/rdsfake"
+)
+
+// blockCopies makes every copy-from wait until the returned release is
+// called; plain creates pass. The copy runs detached from its RPC, so the
+// hook's context is never the caller's.
+func blockCopies(t *testing.T, h *harness) (release func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	h.fake.SetHook(rdsfake.MethodCreateVolume, func(ctx context.Context) error {
+		if ctx.Value(copyMarker{}) == nil {
+			return nil
+		}
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	var closed bool
+	release = func() {
+		if !closed {
+			closed = true
+			close(gate)
+		}
+	}
+	t.Cleanup(func() {
+		release()
+		h.cs.WaitCopies()
+	})
+	return release
+}
+
+// copyMarker tags the contexts of the test's copying RPCs, so the hook
+// holds copies only (the fake's hook sees no request).
+type copyMarker struct{}
+
+func copyCtx(ctx context.Context) context.Context { return context.WithValue(ctx, copyMarker{}, true) }
+
+func shortCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(copyCtx(context.Background()), 50*time.Millisecond)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestCopyOutlivesItsCaller(t *testing.T) {
+	tests := []struct {
+		name string
+		// create issues the copying request and returns the id the
+		// copy writes.
+		create func(ctx context.Context, h *harness, src string) (id string, err error)
+	}{
+		{name: "snapshot", create: func(ctx context.Context, h *harness, src string) (string, error) {
+			resp, err := h.cs.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "snap-1", SourceVolumeId: src})
+			return resp.GetSnapshot().GetSnapshotId(), err
+		}},
+		{name: "clone", create: func(ctx context.Context, h *harness, src string) (string, error) {
+			req := createReq("clone-1", gib)
+			req.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
+				Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: src}}}
+			resp, err := h.cs.CreateVolume(ctx, req)
+			return resp.GetVolume().GetVolumeId(), err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			src := h.mustCreate(t, "src", gib).GetVolumeId()
+			release := blockCopies(t, h)
+			h.fake.ResetCalls()
+
+			_, err := tc.create(shortCtx(t), h, src)
+			wantCode(t, err, codes.DeadlineExceeded)
+			// Retries while the copy runs: Aborted, no second copy, nothing
+			// reported ready.
+			for range 3 {
+				_, err = tc.create(copyCtx(context.Background()), h, src)
+				wantCode(t, err, codes.Aborted)
+			}
+			if n := h.fake.CallCount(rdsfake.MethodCreateVolume); n != 1 {
+				t.Fatalf("%d copies started, want 1", n)
+			}
+			release()
+			h.cs.WaitCopies()
+			id, err := tc.create(copyCtx(context.Background()), h, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := h.fake.CallCount(rdsfake.MethodCreateVolume); n != 1 {
+				t.Fatalf("%d copies after collecting, want 1", n)
+			}
+			if _, ok := h.fake.Volume(id); !ok {
+				t.Fatalf("answered %s, which is not on the RDS", id)
+			}
+			if got := len(h.fake.Files()); got != 2 {
+				t.Fatalf("files %v, want the source's and the copy's", h.fake.Files())
+			}
+		})
+	}
+}
+
+func TestDeleteWhileCopying(t *testing.T) {
+	h := newHarness(t)
+	src := h.mustCreate(t, "src", gib).GetVolumeId()
+	blockCopies(t, h)
+	_, err := h.cs.CreateSnapshot(shortCtx(t), &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: src})
+	wantCode(t, err, codes.DeadlineExceeded)
+	id, _ := snapshotIDFor("s", src)
+	_, err = h.cs.DeleteSnapshot(context.Background(), &csi.DeleteSnapshotRequest{SnapshotId: id})
+	wantCode(t, err, codes.Aborted)
+}
+
+// TestPartialCopyFile: the copy target's file exists without its disk and
+// this process runs no copy into it (an earlier process's copy, or a copy
+// the RDS never finished). Aborted while a copy could still be writing it;
+// once seen for longer than the copy timeout, removed, then copied afresh.
+func TestPartialCopyFile(t *testing.T) {
+	h := newHarness(t)
+	src := h.mustCreate(t, "src", gib)
+	id, _ := snapshotIDFor("s", src.GetVolumeId())
+	partial := rds.FilePathFor(rds.DefaultVolumePath, id)
+	h.fake.AddFile(partial, 0)
+	other := rds.FilePathFor(rds.DefaultVolumePath, "pvc-unrelated")
+	h.fake.AddFile(other, 0)
+
+	first := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	now := first
+	h.cs.now = func() time.Time { return now }
+	req := &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: src.GetVolumeId()}
+	for _, after := range []time.Duration{0, time.Minute, rds.DefaultCopyTimeout} {
+		now = first.Add(after)
+		_, err := h.cs.CreateSnapshot(context.Background(), req)
+		wantCode(t, err, codes.Aborted)
+		if !hasFile(h, partial) {
+			t.Fatalf("the partial file was removed after %s, within the copy timeout", after)
+		}
+	}
+	now = first.Add(rds.DefaultCopyTimeout + time.Second) // past the copy timeout since first seen
+	_, err := h.cs.CreateSnapshot(context.Background(), req)
+	wantCode(t, err, codes.Aborted)
+	if hasFile(h, partial) {
+		t.Fatal("the dead copy's file is still there")
+	}
+	if !hasFile(h, other) {
+		t.Fatal("an unrelated file was removed")
+	}
+	snap, err := h.cs.CreateSnapshot(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.GetSnapshot().GetSnapshotId() != id || !snap.GetSnapshot().GetReadyToUse() {
+		t.Fatalf("snapshot %v", snap.GetSnapshot())
+	}
+}
+
+func hasFile(h *harness, p string) bool {
+	for _, f := range h.fake.Files() {
+		if f == p {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSnapshotCreationTimeFromRDS: a snapshot's creation time is the RDS's
+// creation-time of its file, the same in every answer; a file the RDS does
+// not list is an error, never a made-up time.
+func TestSnapshotCreationTimeFromRDS(t *testing.T) {
+	h := newHarness(t)
+	cut := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	h.fake.Now = func() time.Time { return cut }
+	src := h.mustCreate(t, "src", gib).GetVolumeId()
+	snap := h.mustSnapshot(t, "s", src)
+	if got := snap.GetCreationTime().AsTime(); !got.Equal(cut) {
+		t.Fatalf("creation time %s, want the RDS's %s", got, cut)
+	}
+	h.fake.Now = func() time.Time { return cut.Add(time.Hour) }
+	list, err := h.cs.ListSnapshots(context.Background(), &csi.ListSnapshotsRequest{SourceVolumeId: src})
+	if err != nil || len(list.GetEntries()) != 1 || !list.GetEntries()[0].GetSnapshot().GetCreationTime().AsTime().Equal(cut) {
+		t.Fatalf("ListSnapshots %v, %v", list, err)
+	}
+	h.fake.SetError(rdsfake.MethodListFiles, errors.Join(rds.ErrUnavailable, errors.New("down")))
+	_, err = h.cs.GetSnapshot(context.Background(), &csi.GetSnapshotRequest{SnapshotId: snap.GetSnapshotId()})
+	wantCode(t, err, codes.Unavailable)
+}
