@@ -33,7 +33,9 @@ const MaxMultiNodeAttachments = 2
 // VolumeAttachment-informer-backed one replaces it in a cluster: it rebuilds
 // the state from the API continuously, drops stale attachments (node gone or
 // NotReady past a grace period, migration timeout) and must honour the same
-// contract. Implementations are safe for concurrent use.
+// contract (stale attachments stop blocking Publish, but stay in
+// PublishedNodes until unpublished). Implementations are safe for concurrent
+// use.
 type Attachments interface {
 	// Publish records that nodeID uses volumeID. Publishing to a node that
 	// already has it succeeds. multiNode is true for a
@@ -44,8 +46,13 @@ type Attachments interface {
 	// node (CSI: an unpublish without node id is from all nodes). Unknown
 	// volumes or nodes are success.
 	Unpublish(ctx context.Context, volumeID, nodeID string) error
-	// PublishedNodes returns the nodes currently (and not stale) holding the
-	// volume, sorted; empty when none. It must not block on I/O.
+	// PublishedNodes returns every node the volume is published to, sorted;
+	// empty when none. An attachment that no longer blocks a publish
+	// elsewhere (stale: its node is gone, out of service or NotReady past a
+	// grace period) is still listed until it is unpublished: the
+	// external-attacher reconciles VolumeAttachments against this list, and
+	// DeleteVolume must not remove a disk a node may still write. It must
+	// not block on I/O.
 	PublishedNodes(volumeID string) []string
 	// Ready returns nil when PublishedNodes is complete, else an error
 	// wrapping ErrAttachmentsNotReady (e.g. caches not synced yet: an empty

@@ -26,6 +26,11 @@ type ControllerConfig struct {
 	// Attachments tracks which nodes a volume is published to. Nil: a
 	// fresh MemoryAttachments.
 	Attachments Attachments
+	// BackingFiles returns the backing-file paths the cluster records for a
+	// volume (its PVs' volume context), so that a DeleteVolume whose disk is
+	// already gone finds a file under a custom volumePath. It must not do
+	// slow I/O (an informer cache). Nil: none known.
+	BackingFiles func(volumeID string) []string
 	// NodeExists tells ControllerPublishVolume whether a CSI node id belongs
 	// to a known node (CSI wants NotFound otherwise). It must not do slow
 	// I/O (an informer lister). Nil: every well-formed node id exists.
@@ -86,6 +91,8 @@ var controllerCapabilities = []csi.ControllerServiceCapability_RPC_Type{
 	csi.ControllerServiceCapability_RPC_GET_SNAPSHOT,
 	csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
 	csi.ControllerServiceCapability_RPC_GET_VOLUME,
+	csi.ControllerServiceCapability_RPC_GET_VOLUME_HEALTH,
+	csi.ControllerServiceCapability_RPC_LIST_VOLUME_HEALTH,
 	csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 }
 

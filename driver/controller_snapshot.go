@@ -182,14 +182,18 @@ func (cs *ControllerServer) DeleteSnapshot(ctx context.Context, req *csi.DeleteS
 	if err := cs.copyInFlight("DeleteSnapshot", id); err != nil {
 		return nil, err
 	}
-	filePath, err := cs.backingFile(ctx, "DeleteSnapshot", id)
+	// A snapshot lies in its source's directory, which may be a custom
+	// volumePath: without its disk, its file is found by name.
+	files, _, err := cs.backingFiles(ctx, "DeleteSnapshot", id, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := cs.cfg.RDS.DeleteVolume(ctx, id, filePath); err != nil {
-		return nil, rdsStatus(err, "DeleteSnapshot", id)
+	for _, f := range files {
+		if err := cs.cfg.RDS.DeleteVolume(ctx, id, f); err != nil {
+			return nil, rdsStatus(err, "DeleteSnapshot", id)
+		}
 	}
-	logger.Info("Deleted snapshot", "filePath", filePath)
+	logger.Info("Deleted snapshot", "filePaths", files)
 	return &csi.DeleteSnapshotResponse{}, nil
 }
 

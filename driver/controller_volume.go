@@ -3,7 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
-	"path"
+	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -82,6 +82,12 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		if err := fitsExisting(existing, req.GetCapacityRange()); err != nil {
 			return nil, err
 		}
+		// CSI: the same name with another content source or another
+		// volumePath is AlreadyExists, never the existing volume answered
+		// as if made from what the retry names.
+		if err := cs.sameOrigin(ctx, existing, params.VolumePath, req.GetVolumeContentSource()); err != nil {
+			return nil, err
+		}
 		cs.partials.forget(id)
 		logger.V(2).Info("Volume exists; answering the retry with it", "sizeBytes", existing.SizeBytes)
 		return resp(existing), nil
@@ -98,6 +104,9 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		size = max(size, src.SizeBytes)
 		if limit > 0 && size > limit {
 			return nil, status.Errorf(codes.OutOfRange, "content source %s has %d bytes, more than the limit %d", sourceID, src.SizeBytes, limit)
+		}
+		if err := cs.recordSource(ctx, id, params.VolumePath, sourceKey(req.GetVolumeContentSource())); err != nil {
+			return nil, err
 		}
 	}
 
@@ -124,6 +133,8 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		// volume the request forbids.
 		if derr := cs.cfg.RDS.DeleteVolume(ctx, id, v.FilePath); derr != nil {
 			logger.Error(derr, "Could not remove a volume that exceeded its size limit")
+		} else if derr := cs.deleteSourceRecords(ctx, id); derr != nil {
+			logger.Error(derr, "Could not remove the content-source record of a volume that exceeded its size limit")
 		}
 		return nil, status.Errorf(codes.OutOfRange, "the RDS allocates %d bytes for %d requested, more than the limit %d", v.SizeBytes, size, limit)
 	}
@@ -183,8 +194,11 @@ func createStatus(err error, op, id string) error {
 	return rdsStatus(err, op, id)
 }
 
-// DeleteVolume implements csi.ControllerServer: idempotent, refuses a
-// volume that is still published, removes the disk and its backing file.
+// DeleteVolume implements csi.ControllerServer: idempotent; refuses a
+// volume that any node still has (a stale attachment too: its node may
+// still write until the VolumeAttachment is detached); removes the disk, its
+// backing file wherever this driver put it (controller_files.go) and its
+// content-source records.
 func (cs *ControllerServer) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
 	id := req.GetVolumeId()
 	if err := validateID("volume_id", id); err != nil {
@@ -207,36 +221,29 @@ func (cs *ControllerServer) DeleteVolume(ctx context.Context, req *csi.DeleteVol
 		return nil, rdsStatus(err, "DeleteVolume", id)
 	}
 	if nodes := cs.cfg.Attachments.PublishedNodes(id); len(nodes) > 0 {
-		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is still published to node(s) %v", id, nodes)
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"volume %s is still published to node(s) %s (an attachment counts until it is detached, also when its node is NotReady, deleted or out of service)",
+			id, strings.Join(nodes, ", "))
 	}
-	filePath, err := cs.backingFile(ctx, "DeleteVolume", id)
+	var known []string
+	if cs.cfg.BackingFiles != nil {
+		known = cs.cfg.BackingFiles(id)
+	}
+	files, diskFound, err := cs.backingFiles(ctx, "DeleteVolume", id, known)
 	if err != nil {
 		return nil, err
 	}
-	if err := cs.cfg.RDS.DeleteVolume(ctx, id, filePath); err != nil {
-		return nil, rdsStatus(err, "DeleteVolume", id)
+	for _, f := range files {
+		if err := cs.cfg.RDS.DeleteVolume(ctx, id, f); err != nil {
+			return nil, rdsStatus(err, "DeleteVolume", id)
+		}
+		if !diskFound {
+			logger.Info("Removed a backing file left without its disk", "filePath", f)
+		}
 	}
-	logger.Info("Deleted volume", "filePath", filePath)
+	if err := cs.deleteSourceRecords(ctx, id); err != nil {
+		return nil, rdsStatus(err, "DeleteVolume: content-source records", id)
+	}
+	logger.Info("Deleted volume", "filePaths", files, "diskFound", diskFound)
 	return &csi.DeleteVolumeResponse{}, nil
-}
-
-// backingFile returns the file to remove with a disk: the disk's own when it
-// exists. When the disk is already gone (a retry after a partial delete) the
-// file is assumed at the default volume path: a leftover file under a custom
-// StorageClass volumePath cannot be found from the id alone and stays.
-func (cs *ControllerServer) backingFile(ctx context.Context, op, id string) (string, error) {
-	v, err := cs.cfg.RDS.GetVolume(ctx, id)
-	switch {
-	case err == nil && rds.ValidatePath(v.FilePath) == nil && path.Base(v.FilePath) == id+rds.BackingFileSuffix:
-		return v.FilePath, nil
-	case err == nil:
-		// Not made by this driver or its predecessor: the RDS client only
-		// removes <id>.img files, and guessing another file is how data
-		// gets lost. An operator decides.
-		return "", status.Errorf(codes.FailedPrecondition, "disk %s has the backing file %q, not named %s%s; remove it by hand", id, v.FilePath, id, rds.BackingFileSuffix)
-	case errors.Is(err, rds.ErrNotFound):
-		return rds.FilePathFor(cs.cfg.DefaultVolumePath, id), nil
-	default:
-		return "", rdsStatus(err, op, id)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/srvlab/rds-csi/driver/device"
+	"github.com/srvlab/rds-csi/driver/nodehealth"
 )
 
 // Defaults of NodeConfig.
@@ -47,6 +48,13 @@ type NodeConfig struct {
 	MountInfoPath string
 	// Logger is used when a request context carries none (default klog.Background()).
 	Logger klog.Logger
+	// Health watches staged volumes (node health watcher): stage, publish
+	// and their inverses report to it, NodeGetVolumeHealth answers from it.
+	// Nil: no health reporting and no GET_VOLUME_HEALTH capability.
+	Health *nodehealth.Watcher
+	// Locks are the per-volume locks; the health watcher shares them so it
+	// never reconnects a volume a node RPC is working on. Default: new ones.
+	Locks *VolumeLocks
 }
 
 // NodeServer implements the CSI node service.
@@ -91,22 +99,29 @@ func NewNodeServer(cfg NodeConfig) (*NodeServer, error) {
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = klog.Background()
 	}
-	return &NodeServer{cfg: cfg, locks: NewVolumeLocks()}, nil
+	if cfg.Locks == nil {
+		cfg.Locks = NewVolumeLocks()
+	}
+	return &NodeServer{cfg: cfg, locks: cfg.Locks}, nil
 }
 
-// NodeGetCapabilities implements csi.NodeServer. NodeGetVolumeHealth is not
-// offered: nothing on the node could report a volume condition truthfully
-// without a liveness probe of the data path.
+// NodeGetCapabilities implements csi.NodeServer. GET_VOLUME_HEALTH is
+// offered with a health watcher: CSI v1.13 moved volume conditions out of
+// NodeGetVolumeStats into NodeGetVolumeHealth.
 func (ns *NodeServer) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
-	var caps []*csi.NodeServiceCapability
-	for _, t := range []csi.NodeServiceCapability_RPC_Type{
+	types := []csi.NodeServiceCapability_RPC_Type{
 		csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
 		csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
 		csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
 		// Stage accepts SINGLE_NODE_SINGLE_WRITER and SINGLE_NODE_MULTI_WRITER;
 		// CSI requires advertising that before a CO may send those modes.
 		csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
-	} {
+	}
+	if ns.cfg.Health != nil {
+		types = append(types, csi.NodeServiceCapability_RPC_GET_VOLUME_HEALTH)
+	}
+	var caps []*csi.NodeServiceCapability
+	for _, t := range types {
 		caps = append(caps, &csi.NodeServiceCapability{
 			Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: t}},
 		})

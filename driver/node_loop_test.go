@@ -83,10 +83,12 @@ func newNodeLoopEnv(t *testing.T) *nodeLoopEnv {
 	// RemoveAll ever walks into a mounted filesystem.
 	t.Cleanup(e.cleanup)
 	var err error
-	if e.conn, err = device.NewLoop(device.LoopOptions{Root: e.root}); err != nil {
+	// One runner for the node service and the connector: tests see (and
+	// may script) losetup as well as mkfs and mount.
+	e.runner = &nodeCountingRunner{real: device.NewExecRunner(time.Minute), counts: map[string]int{}}
+	if e.conn, err = device.NewLoop(device.LoopOptions{Root: e.root, Runner: e.runner}); err != nil {
 		t.Fatal(err)
 	}
-	e.runner = &nodeCountingRunner{real: device.NewExecRunner(time.Minute), counts: map[string]int{}}
 	e.ns, err = NewNodeServer(NodeConfig{NodeID: "node-a", Connector: e.conn, Runner: e.runner, ResizeWait: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

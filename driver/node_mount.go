@@ -5,93 +5,51 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"strings"
 
-	"golang.org/x/sys/unix"
 	mount "k8s.io/mount-utils"
 
 	"github.com/srvlab/rds-csi/driver/device"
 )
 
-// Mount state comes from mountinfo (parsed by mount-utils), which carries
-// the device number of every mount: "mounted from the right device" is a
-// comparison of numbers, not of device names that renumber. Any failure to
-// read it is an error, never "not mounted".
+// Mount state comes from mountinfo; the helpers live in driver/device,
+// shared with the node health watcher. Any failure to read it is an error,
+// never "not mounted".
 
 func (ns *NodeServer) mountInfo() ([]mount.MountInfo, error) {
-	mi, err := mount.ParseMountInfo(ns.cfg.MountInfoPath)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", ns.cfg.MountInfoPath, err)
-	}
-	return mi, nil
+	return device.ReadMountInfo(ns.cfg.MountInfoPath)
 }
 
 // nodeMountinfoEscape escapes a path as the kernel writes it in mountinfo.
-func nodeMountinfoEscape(p string) string {
-	r := strings.NewReplacer(`\`, `\134`, " ", `\040`, "\t", `\011`, "\n", `\012`)
-	return r.Replace(p)
-}
+func nodeMountinfoEscape(p string) string { return device.MountinfoEscape(p) }
 
 // mountAt returns the topmost mount whose mount point is path, or nil.
 // path is resolved through symlinks first, as the kernel would.
 func (ns *NodeServer) mountAt(path string) (*mount.MountInfo, error) {
-	resolved, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("resolving %s: %w", path, err)
+	if _, err := filepath.EvalSymlinks(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no need to read the mount table
 	}
 	mis, err := ns.mountInfo()
 	if err != nil {
 		return nil, err
 	}
-	want := nodeMountinfoEscape(resolved)
-	for i := len(mis) - 1; i >= 0; i-- {
-		if mis[i].MountPoint == want {
-			m := mis[i]
-			return &m, nil
-		}
-	}
-	return nil, nil
+	return device.MountAt(mis, path)
 }
 
 // nodeSameDev reports whether a mount's filesystem lives on device rdev.
-func nodeSameDev(m *mount.MountInfo, rdev uint64) bool {
-	return m != nil && uint64(m.Major) == uint64(unix.Major(rdev)) && uint64(m.Minor) == uint64(unix.Minor(rdev))
-}
+func nodeSameDev(m *mount.MountInfo, rdev uint64) bool { return device.SameDev(m, rdev) }
 
 // deviceUsers lists every mount that still uses the block device at dev:
 // filesystems on it, and bind mounts of its device node (block publish).
 func (ns *NodeServer) deviceUsers(dev string) ([]string, error) {
-	rdev, err := device.BlockRdev(dev)
-	if err != nil {
+	if _, err := device.BlockRdev(dev); err != nil {
 		return nil, err
-	}
-	var node unix.Stat_t
-	if err := unix.Stat(dev, &node); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: dev, Err: err}
 	}
 	mis, err := ns.mountInfo()
 	if err != nil {
 		return nil, err
 	}
-	base := "/" + filepath.Base(dev)
-	var users []string
-	for i := range mis {
-		m := &mis[i]
-		switch {
-		case nodeSameDev(m, rdev):
-			users = append(users, m.MountPoint)
-		case nodeSameDev(m, node.Dev) && strings.HasSuffix(m.Root, base):
-			// A bind of the device node file itself (root is the node's
-			// path inside the /dev filesystem).
-			users = append(users, m.MountPoint)
-		}
-	}
-	return users, nil
+	return device.Users(mis, dev)
 }
 
 // mountCmd runs mount(8) with arguments built by mount-utils, under a deadline.
@@ -145,11 +103,4 @@ func (ns *NodeServer) bindMount(ctx context.Context, source, target string, read
 }
 
 // nodeMountReadOnly reports whether a mount is read-only.
-func nodeMountReadOnly(m *mount.MountInfo) bool {
-	for _, o := range m.MountOptions {
-		if o == "ro" {
-			return true
-		}
-	}
-	return false
-}
+func nodeMountReadOnly(m *mount.MountInfo) bool { return device.ReadOnly(m) }

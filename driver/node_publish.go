@@ -66,6 +66,7 @@ func (ns *NodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublis
 	if err != nil {
 		return nil, err
 	}
+	ns.recordPublished(ctx, id, target, req.GetVolumeContext())
 	logger.Info("Published", "device", dev)
 	return &csi.NodePublishVolumeResponse{}, nil
 }
@@ -179,6 +180,7 @@ func (ns *NodeServer) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpu
 	logger = logger.WithValues("targetPath", target)
 
 	if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+		ns.recordUnpublished(ctx, id, target)
 		return &csi.NodeUnpublishVolumeResponse{}, nil
 	} else if err != nil {
 		return nil, nodeInternal(id, "checking the target", err)
@@ -191,6 +193,7 @@ func (ns *NodeServer) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpu
 	} else if err != nil {
 		return nil, nodeInternal(id, "removing the target", err)
 	}
+	ns.recordUnpublished(ctx, id, target)
 	logger.Info("Unpublished")
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }

@@ -44,12 +44,16 @@ func (ns *NodeServer) NodeStageVolume(ctx context.Context, req *csi.NodeStageVol
 		return nil, nodeConnectError(id, err)
 	}
 	logger = logger.WithValues("device", dev)
+	if !vcap.Block {
+		if err := ns.stageFilesystem(ctx, id, dev, staging, vcap); err != nil {
+			return nil, err
+		}
+	}
+	if err := ns.recordStaged(id, target, staging, vcap); err != nil {
+		return nil, err
+	}
 	if vcap.Block {
 		logger.Info("Staged block volume")
-		return &csi.NodeStageVolumeResponse{}, nil
-	}
-	if err := ns.stageFilesystem(ctx, id, dev, staging, vcap); err != nil {
-		return nil, err
 	}
 	return &csi.NodeStageVolumeResponse{}, nil
 }
@@ -200,6 +204,9 @@ func (ns *NodeServer) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstag
 	dev, err := ns.cfg.Connector.Device(ctx, nqn)
 	switch {
 	case errors.Is(err, device.ErrNotConnected):
+		if err := ns.recordUnstaged(id); err != nil {
+			return nil, err
+		}
 		logger.Info("Unstaged (was not connected)")
 		return &csi.NodeUnstageVolumeResponse{}, nil
 	case err != nil:
@@ -213,6 +220,12 @@ func (ns *NodeServer) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstag
 	}
 	if len(users) > 0 {
 		return nil, nodeErrorf(codes.FailedPrecondition, id, "device %s is still mounted at %v; not disconnecting", dev, users)
+	}
+	// Forgotten first: from here on the health watcher must not reconnect
+	// it. Should the disconnect fail, the kubelet retries the unstage; should
+	// it never, the next start finds an unused orphan and disconnects it.
+	if err := ns.recordUnstaged(id); err != nil {
+		return nil, err
 	}
 	if err := ns.cfg.Connector.Disconnect(ctx, nqn); err != nil {
 		return nil, nodeInternal(id, "disconnecting", err)

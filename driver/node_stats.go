@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"time"
@@ -66,7 +67,10 @@ func (ns *NodeServer) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVo
 		return nil, err
 	}
 	// Stats are read-only: no lock, so that kubelet's periodic polling never
-	// makes a stage or an expansion answer Aborted.
+	// makes a stage or an expansion answer Aborted. The kubelet's polling
+	// also keeps the health watcher's view of the volume fresh; the
+	// condition itself is NodeGetVolumeHealth's (CSI v1.13 removed it here).
+	ns.touch(id)
 	pub, err := ns.resolvePublished(ctx, id, path)
 	if err != nil {
 		return nil, err
@@ -126,11 +130,17 @@ func (ns *NodeServer) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandV
 	if err != nil {
 		return nil, err
 	}
+	// The filesystem grows only once the device shows the new size: first
+	// the rescan, then the wait. Both fail retryably: the namespace may be
+	// unreachable for a moment (an RDS outage), or the kernel slow to
+	// re-read it, and the resizer must come back rather than give up.
 	if err := ns.cfg.Connector.Rescan(ctx, nodeNQN(id)); err != nil {
-		return nil, nodeInternal(id, "rescanning the device", err)
+		return nil, nodeRescanError(id, err)
 	}
 	size, err := ns.waitDeviceSize(ctx, pub.dev, required)
-	if err != nil {
+	if errors.Is(err, errNodeDeviceTooSmall) {
+		return nil, nodeErrorf(codes.Unavailable, id, "%v", err)
+	} else if err != nil {
 		// nodeInternal: a deadline or cancellation stays retryable.
 		return nil, nodeInternal(id, "waiting for the grown device", err)
 	}
@@ -169,6 +179,23 @@ func (ns *NodeServer) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandV
 	return &csi.NodeExpandVolumeResponse{CapacityBytes: size}, nil
 }
 
+// errNodeDeviceTooSmall: the rescan did not (yet) show the new size.
+var errNodeDeviceTooSmall = errors.New("the device is still smaller than requested")
+
+// nodeRescanError maps a failed rescan: a volume that cannot be rescanned
+// now (no live controller, nvme-cli failing, a timeout) is retried.
+func nodeRescanError(id string, err error) error {
+	switch {
+	case errors.Is(err, device.ErrUnmanagedNQN), errors.Is(err, device.ErrInvalidTarget):
+		return nodeErrorf(codes.InvalidArgument, id, "rescanning the namespace: %v", err)
+	case errors.Is(err, context.Canceled):
+		return nodeErrorf(codes.Canceled, id, "rescanning the namespace: %v", err)
+	case errors.Is(err, device.ErrCommandTimeout), errors.Is(err, context.DeadlineExceeded):
+		return nodeErrorf(codes.DeadlineExceeded, id, "rescanning the namespace: %v", err)
+	}
+	return nodeErrorf(codes.Unavailable, id, "rescanning the namespace failed, the filesystem was not grown: %v", err)
+}
+
 // waitDeviceSize polls the device size until it reaches required (NVMe
 // ns-rescan completes asynchronously) or ResizeWait passes.
 func (ns *NodeServer) waitDeviceSize(ctx context.Context, dev string, required int64) (int64, error) {
@@ -182,7 +209,7 @@ func (ns *NodeServer) waitDeviceSize(ctx context.Context, dev string, required i
 			return size, nil
 		}
 		if time.Now().After(deadline) {
-			return size, errors.New("device " + dev + " is still smaller than the requested size after the rescan")
+			return size, fmt.Errorf("%w: %s shows %d bytes, %d requested, %s after the rescan", errNodeDeviceTooSmall, dev, size, required, ns.cfg.ResizeWait)
 		}
 		select {
 		case <-ctx.Done():

@@ -83,6 +83,13 @@ type Client interface {
 	// ListFiles returns the regular files directly or indirectly under dir
 	// (a clean absolute path), directories left out.
 	ListFiles(ctx context.Context, dir string) ([]File, error)
+	// RemoveFile removes one file that no disk uses (a leftover backing
+	// file). Absent is success. The caller must have made sure that no disk
+	// uses it: RouterOS's own refusal of a file in use is unverified.
+	RemoveFile(ctx context.Context, filePath string) error
+	// Clock reads the RDS's own clock, in UTC: what file creation times are
+	// compared with, so that an age never depends on the controller's clock.
+	Clock(ctx context.Context) (time.Time, error)
 	// PoolCapacity returns size and free bytes of the pool holding volumePath
 	// (the mount point named by its first path component).
 	PoolCapacity(ctx context.Context, volumePath string) (Capacity, error)

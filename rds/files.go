@@ -2,10 +2,13 @@ package rds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // RouterOS prints dates in the RDS's local time, in one of two layouts
@@ -64,24 +67,73 @@ func (c *SSHClient) gmtOffset(ctx context.Context) (time.Duration, error) {
 	if !c.clock.fetched.IsZero() && time.Since(c.clock.fetched) < clockOffsetTTL {
 		return c.clock.offset, nil
 	}
-	out, err := c.exec(ctx, clockCommand, nil)
-	if err != nil {
-		return 0, err
-	}
-	rec, err := ParseProperties(out)
-	if err != nil {
-		return 0, err
-	}
-	v, ok := rec.Get("gmt-offset")
-	if !ok {
-		return 0, fmt.Errorf("%w: clock without gmt-offset: %q", ErrCommandFailed, out)
-	}
-	d, err := parseGMTOffset(v)
+	_, d, err := c.readClock(ctx)
 	if err != nil {
 		return 0, err
 	}
 	c.clock.offset, c.clock.fetched = d, time.Now()
 	return d, nil
+}
+
+// readClock asks "/system clock print" and returns the RDS's time (UTC) and
+// its GMT offset.
+func (c *SSHClient) readClock(ctx context.Context) (time.Time, time.Duration, error) {
+	out, err := c.exec(ctx, clockCommand, nil)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	return parseClock(out)
+}
+
+// parseClock reads the answer of "/system clock print": time, date and
+// gmt-offset (dates in either RouterOS layout).
+func parseClock(out string) (time.Time, time.Duration, error) {
+	rec, err := ParseProperties(out)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	off, ok := rec.Get("gmt-offset")
+	if !ok {
+		return time.Time{}, 0, fmt.Errorf("%w: clock without gmt-offset: %q", ErrCommandFailed, out)
+	}
+	d, err := parseGMTOffset(off)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	date, okDate := rec.Get("date")
+	clock, okTime := rec.Get("time")
+	if !okDate || !okTime {
+		return time.Time{}, 0, fmt.Errorf("%w: clock without date or time: %q", ErrCommandFailed, out)
+	}
+	now, err := parseRDSTime(strings.TrimSpace(date)+" "+strings.TrimSpace(clock), d)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	return now, d, nil
+}
+
+// Clock implements Client: the RDS's clock in UTC. It refreshes the cached
+// GMT offset as a side effect.
+func (c *SSHClient) Clock(ctx context.Context) (time.Time, error) {
+	now, d, err := c.readClock(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	c.clock.mu.Lock()
+	c.clock.offset, c.clock.fetched = d, time.Now()
+	c.clock.mu.Unlock()
+	return now, nil
+}
+
+// RemoveFile implements Client: "/file remove" of one clean absolute path.
+// "No such item" is success.
+func (c *SSHClient) RemoveFile(ctx context.Context, filePath string) error {
+	cmd, err := removeFileCommand(filePath)
+	if _, err := c.exec(ctx, cmd, err); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("remove file %q: %w", filePath, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Removed file", "filePath", filePath)
+	return nil
 }
 
 // ListFiles implements Client: "/file print detail where name~^<dir>/",

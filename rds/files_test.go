@@ -53,3 +53,35 @@ func TestParseGMTOffset(t *testing.T) {
 		})
 	}
 }
+
+func TestParseClock(t *testing.T) {
+	ros7 := "                  time: 10:30:45\r\n                  date: 2025-11-12\r\n" +
+		"  time-zone-autodetect: no\r\n        time-zone-name: Europe/Riga\r\n            gmt-offset: +02:00\r\n            dst-active: no\r\n"
+	ros6 := "      time: 10:30:45\r\n      date: nov/12/2025\r\n  gmt-offset: -01:00\r\n"
+	tests := []struct {
+		name, in   string
+		want       time.Time
+		wantOffset time.Duration
+		wantErr    bool
+	}{
+		{name: "7.x layout", in: ros7, want: time.Date(2025, 11, 12, 8, 30, 45, 0, time.UTC), wantOffset: 2 * time.Hour},
+		{name: "month-name date", in: ros6, want: time.Date(2025, 11, 12, 11, 30, 45, 0, time.UTC), wantOffset: -time.Hour},
+		{name: "no date", in: "  time: 10:30:45\r\n  gmt-offset: +00:00\r\n", wantErr: true},
+		{name: "no offset", in: "  time: 10:30:45\r\n  date: 2025-11-12\r\n", wantErr: true},
+		{name: "bad time", in: "  time: soon\r\n  date: 2025-11-12\r\n  gmt-offset: +00:00\r\n", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, off, err := parseClock(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			if tc.wantErr {
+				return
+			}
+			if !got.Equal(tc.want) || off != tc.wantOffset || got.Location() != time.UTC {
+				t.Fatalf("got %s (offset %v), want %s (offset %v)", got, off, tc.want, tc.wantOffset)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -39,6 +40,10 @@ const (
 	DefaultRetryPeriod   = 2 * time.Second
 	// DefaultLeaseName is the Lease object in Config.Namespace.
 	DefaultLeaseName = "rds-csi-attachment"
+	// DefaultOrphanGracePeriod: how old (on the RDS's clock) a disk or file
+	// must be before it counts as an orphan. Far longer than any provision
+	// takes from "/disk add" to its PV.
+	DefaultOrphanGracePeriod = time.Hour
 )
 
 // Backoff of a volume whose reconcile must be retried (RDS not connected or
@@ -86,6 +91,27 @@ type Config struct {
 	// Reconnected delivers one value per reconnect (fsm Subscribe()); every
 	// attached volume is then reconciled at once. Nil: never.
 	Reconnected <-chan struct{}
+
+	// OrphanGracePeriod: minimum age, by the RDS's own timestamps, of an
+	// orphan (default 1 h); plus CopyTimeout for what may be a copy target.
+	OrphanGracePeriod time.Duration
+	// OrphanDelete removes orphans that are provably unused (never an
+	// exported disk). Off: report only.
+	OrphanDelete bool
+	// CopyTimeout is the RDS client's bound on one copy (default
+	// rds.DefaultCopyTimeout): a copy target is not an orphan before it.
+	CopyTimeout time.Duration
+	// DefaultVolumePath: its pool is always scanned (default
+	// rds.DefaultVolumePath); the pools of every disk and PV are too.
+	DefaultVolumePath string
+	// Dynamic reads VolumeSnapshotContents; nil: snapshot disks are never
+	// reported as orphans.
+	Dynamic dynamic.Interface
+	// OrphanMetrics of the orphan report; nil: unregistered metrics.
+	OrphanMetrics *metrics.Orphan
+	// NoOrphanReport turns the orphan report off (tests of the attachment
+	// reconciler alone). It is on whenever RDS is set otherwise.
+	NoOrphanReport bool
 
 	// Events receives events; a tools/events EventRecorder fits as is. Nil:
 	// events are only logged.
@@ -136,6 +162,18 @@ func (c Config) withDefaults() Config {
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewAttachment(nil)
 	}
+	if c.OrphanMetrics == nil {
+		c.OrphanMetrics = metrics.NewOrphan(nil)
+	}
+	if c.OrphanGracePeriod == 0 {
+		c.OrphanGracePeriod = DefaultOrphanGracePeriod
+	}
+	if c.CopyTimeout == 0 {
+		c.CopyTimeout = rds.DefaultCopyTimeout
+	}
+	if c.DefaultVolumePath == "" {
+		c.DefaultVolumePath = rds.DefaultVolumePath
+	}
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
@@ -165,10 +203,14 @@ func (c Config) validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"grace period": c.GracePeriod, "resync period": c.ResyncPeriod, "in-flight TTL": c.InFlightTTL,
+		"orphan grace period": c.OrphanGracePeriod, "copy timeout": c.CopyTimeout,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("attachment: %s %v is negative", name, d))
 		}
+	}
+	if err := rds.ValidateVolumePath(c.DefaultVolumePath); err != nil {
+		errs = append(errs, fmt.Errorf("attachment: default volume path: %w", err))
 	}
 	if c.Workers < 0 {
 		errs = append(errs, fmt.Errorf("attachment: %d workers", c.Workers))

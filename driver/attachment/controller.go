@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -26,6 +27,11 @@ type Controller struct {
 	nodeInformer cache.SharedIndexInformer
 	vaInformer   cache.SharedIndexInformer
 	pvInformer   cache.SharedIndexInformer
+	// vscFactory and vscInformer watch VolumeSnapshotContents (nil when
+	// not configured or not served).
+	vscFactory  dynamicinformer.DynamicSharedInformerFactory
+	vscInformer cache.SharedIndexInformer
+	orphans     orphanMemo
 
 	startOnce sync.Once
 	startErr  error
@@ -53,6 +59,8 @@ type Controller struct {
 	// Test hooks, set before Start.
 	onEnqueue func(volumeID string, after time.Duration)
 	onSync    func(volumeID string, o outcome)
+	// onOrphanSync sees every orphan scan's result.
+	onOrphanSync func(err error)
 }
 
 // New validates cfg and sets up the informers (not started; see Start).
@@ -75,6 +83,9 @@ func New(cfg Config) (*Controller, error) {
 		c.log = klog.Background().WithName("attachment")
 	}
 	if err := c.setupInformers(); err != nil {
+		return nil, err
+	}
+	if err := c.setupSnapshotContents(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -101,6 +112,9 @@ func (c *Controller) Start(ctx context.Context) error {
 			return
 		}
 		c.synced.Store(true)
+		// Not waited for: the snapshot CRDs are optional, and until this
+		// cache has synced no snapshot disk counts as an orphan.
+		c.startSnapshotContents(infCtx)
 		c.log.Info("Attachment informers synced", "duration", time.Since(begin).Round(time.Millisecond),
 			"nodes", len(c.nodeInformer.GetStore().ListKeys()),
 			"volumeAttachments", len(c.vaInformer.GetStore().ListKeys()),
@@ -120,6 +134,9 @@ func (c *Controller) Stop() {
 			c.stopInf()
 		}
 		c.factory.Shutdown()
+		if c.vscFactory != nil {
+			c.vscFactory.Shutdown()
+		}
 	})
 }
 

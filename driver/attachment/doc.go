@@ -14,8 +14,11 @@
 //     a second replica derives the same answer.
 //   - An attachment whose node is deleted, tainted
 //     node.kubernetes.io/out-of-service, or NotReady for longer than the
-//     grace period is stale: it stops blocking a publish elsewhere and is not
-//     reported as published, at once and without waiting for any worker.
+//     grace period is stale: it stops blocking a publish elsewhere at once,
+//     without waiting for any worker. It is still reported as published
+//     (PublishedNodes) until it is unpublished: the external-attacher
+//     reconciles VolumeAttachments against that list, and DeleteVolume must
+//     not remove a disk a NotReady node may still write.
 //   - A rate-limited workqueue keyed by volume id reconciles each volume:
 //     it announces releases (metric + event), checks the volume on the RDS
 //     when connected (missing → VolumeMissingOnRDS, export off → SetExport and
@@ -28,6 +31,10 @@
 // the out-of-service taint, VolumeAttachment changes, PV creation/deletion,
 // the connection FSM's Reconnected notification, a periodic resync and the
 // full pass every reconcile term starts with.
+//
+// The leader also runs the orphan report (orphans.go): one item in a queue
+// of its own, scanned at the start of a term, on every resync and on
+// Reconnected.
 //
 // With leader election only the leader runs the workers and writes
 // reconciliation events; every replica keeps its informers and answers

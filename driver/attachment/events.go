@@ -43,6 +43,17 @@ const (
 	// ReasonStartupReconciliation (Normal, regarding the controller Pod):
 	// the numbers of a reconcile term's first full pass.
 	ReasonStartupReconciliation = "StartupReconciliation"
+	// ReasonOrphanDisk (Warning, regarding the controller Pod): a disk under
+	// the managed naming rule belongs to no PV or VolumeSnapshotContent of
+	// the driver and is older than the orphan grace period. One event per
+	// orphan (its own action), again only if it comes back.
+	ReasonOrphanDisk = "OrphanDisk"
+	// ReasonOrphanFile (Warning, regarding the controller Pod): the same
+	// for a backing file without a disk.
+	ReasonOrphanFile = "OrphanFile"
+	// ReasonOrphanDeleted (Normal, regarding the controller Pod): an orphan
+	// was removed (--orphan-delete).
+	ReasonOrphanDeleted = "OrphanDeleted"
 )
 
 // Event actions (events.k8s.io requires one). The release action carries

@@ -130,3 +130,14 @@ func deleteNested[V any](m map[string]map[string]V, outer, inner string) {
 		}
 	}
 }
+
+// publishesOf lists the nodes with a pending publish of the volume.
+func (p *pendingSet) publishesOf(volume string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for node := range p.publishes[volume] {
+		out = append(out, node)
+	}
+	return out
+}

@@ -156,13 +156,22 @@ func (c *Controller) Ready() error {
 	return nil
 }
 
-// PublishedNodes implements driver.Attachments: the nodes whose attachment
-// counts, sorted. It reads only caches.
+// PublishedNodes implements driver.Attachments: every node the volume is
+// published to, sorted, stale attachments included. It reads only caches.
+//
+// Staleness only decides whether an attachment blocks a publish elsewhere
+// (Publish); the volume stays published to the stale node until that is
+// undone (ControllerUnpublish, or its VolumeAttachment detached or gone).
+// This is what the external-attacher compares with status.attached every
+// --reconcile-sync: leaving a stale node out would read as "detached
+// behind my back" and make it re-publish the VolumeAttachment over and over
+// (and fail with NotFound for a deleted node). DeleteVolume refuses while
+// the list is not empty: a NotReady node may still write.
 func (c *Controller) PublishedNodes(volumeID string) []string {
 	st := c.derive(volumeID, c.clock.Now())
-	nodes := nodesOf(st.live())
+	nodes := nodesOf(st.Attachments)
 	slices.Sort(nodes)
-	return nodes
+	return slices.Compact(nodes)
 }
 
 // NodeExists reports whether a CSI node id (the Kubernetes node name, as

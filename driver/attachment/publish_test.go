@@ -3,6 +3,7 @@ package attachment
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,13 +69,24 @@ func TestPublishPastStaleAttachment(t *testing.T) {
 				objs = append(objs, tc.holder)
 			}
 			e := newEnv(t, objs)
-			if got := e.c.PublishedNodes(vol); len(got) != 0 {
-				t.Fatalf("stale node still published: %v", got)
+			// Stale stops blocking, not being published: the attacher
+			// compares this list with the VolumeAttachment, which still
+			// says attached (issue 11).
+			if got := e.c.PublishedNodes(vol); !slices.Equal(got, []string{"a"}) {
+				t.Fatalf("PublishedNodes = %v, want the stale node [a] until it is unpublished", got)
 			}
 			// No worker runs here: the decision alone ignores the stale node.
 			mustAccept(t, e.c.Publish(e.ctx, vol, "b", false))
-			if got := e.c.PublishedNodes(vol); len(got) != 1 || got[0] != "b" {
-				t.Fatalf("PublishedNodes = %v, want [b]", got)
+			if got := e.c.PublishedNodes(vol); !slices.Equal(got, []string{"a", "b"}) {
+				t.Fatalf("PublishedNodes = %v, want [a b]", got)
+			}
+			// Unpublishing the stale node (the attacher detaching its
+			// VolumeAttachment) is what removes it.
+			if err := e.c.Unpublish(e.ctx, vol, "a"); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.c.PublishedNodes(vol); !slices.Equal(got, []string{"b"}) {
+				t.Fatalf("PublishedNodes after unpublishing a = %v, want [b]", got)
 			}
 		})
 	}

@@ -244,8 +244,10 @@ func TestStaleReleaseAnnouncedOnce(t *testing.T) {
 	if n := len(e.sink.byReason(ReasonStaleAttachmentReleased)); n != 2 {
 		t.Fatalf("%d release events after resync, want 2", n)
 	}
-	if s := e.c.PublishedNodes(vol1); len(s) != 0 {
-		t.Errorf("PublishedNodes(%s) = %v", vol1, s)
+	// Released means "no longer blocks a publish elsewhere"; the node is
+	// still published until its VolumeAttachment is detached.
+	if s := e.c.PublishedNodes(vol1); len(s) != 1 || s[0] != "a" {
+		t.Errorf("PublishedNodes(%s) = %v, want [a]", vol1, s)
 	}
 	// The VolumeAttachments are left alone.
 	vas, _ := e.cs.StorageV1().VolumeAttachments().List(e.ctx, metav1.ListOptions{})

@@ -18,6 +18,8 @@ import (
 // caches cannot rebuild.
 type term struct {
 	q queue.Interface[string]
+	// orphans is the orphan scan's queue (nil without an RDS).
+	orphans *orphanQueue
 
 	mu sync.Mutex
 	// backoff holds the keys waiting out a failure delay. Producers leave
@@ -86,7 +88,12 @@ func (c *Controller) runTerm(ctx context.Context) {
 		logger.Error(err, "Cannot create the attachment queue")
 		return
 	}
-	t := &term{q: q, backoff: map[string]struct{}{}}
+	orphans, err := c.newOrphanQueue()
+	if err != nil { // validated in New: unreachable
+		logger.Error(err, "Cannot create the orphan queue")
+		return
+	}
+	t := &term{q: q, orphans: orphans, backoff: map[string]struct{}{}}
 
 	// Publish the term before listing the volumes: a change that lands in
 	// between is then enqueued by its handler instead of being lost.
@@ -95,6 +102,10 @@ func (c *Controller) runTerm(ctx context.Context) {
 	defer func() {
 		c.term.CompareAndSwap(t, nil)
 		c.cfg.Metrics.Leader.Set(0)
+		// The orphan gauges are the leader's: another replica reports now.
+		c.cfg.OrphanMetrics.Disks.Set(0)
+		c.cfg.OrphanMetrics.Files.Set(0)
+		c.cfg.OrphanMetrics.Bytes.Set(0)
 	}()
 
 	// A Reconnected notification that arrived while this replica had no
@@ -120,10 +131,13 @@ func (c *Controller) runTerm(ctx context.Context) {
 	}
 	logger.Info("Attachment reconcile term started", "volumes", len(keys), "workers", c.cfg.Workers)
 
+	t.orphans.enqueue()
+
 	var wg sync.WaitGroup
 	wg.Go(func() { c.announcePass(ctx, initial) })
 	wg.Go(func() { c.resyncLoop(ctx, t) })
 	wg.Go(func() { c.reconnectLoop(ctx, t) })
+	wg.Go(func() { c.runOrphans(ctx, t.orphans) })
 	c.work(ctx, t)
 	wg.Wait()
 	logger.Info("Attachment reconcile term ended")
@@ -144,6 +158,7 @@ func (c *Controller) resyncLoop(ctx context.Context, t *term) {
 			for _, k := range keys {
 				t.enqueue(k, 0)
 			}
+			t.orphans.enqueue()
 		}
 	}
 }
@@ -173,6 +188,7 @@ func (c *Controller) reconnectLoop(ctx context.Context, t *term) {
 				}
 				t.retryNow(k)
 			}
+			t.orphans.retryNow()
 		}
 	}
 }

@@ -99,12 +99,18 @@ func slimMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	}
 }
 
-// slimCSI keeps the driver, the volume id and the one volume-context key
-// read here (migrationTimeoutSeconds).
+// slimCSI keeps the driver, the volume id and the two volume-context keys
+// read here: migrationTimeoutSeconds, and the backing-file path that
+// DeleteVolume and the orphan report use.
 func slimCSI(in *corev1.CSIPersistentVolumeSource) *corev1.CSIPersistentVolumeSource {
 	out := &corev1.CSIPersistentVolumeSource{Driver: in.Driver, VolumeHandle: in.VolumeHandle}
-	if v, ok := in.VolumeAttributes[driver.CtxMigrationTimeout]; ok {
-		out.VolumeAttributes = map[string]string{driver.CtxMigrationTimeout: v}
+	for _, k := range []string{driver.CtxMigrationTimeout, driver.CtxFilePath} {
+		if v, ok := in.VolumeAttributes[k]; ok {
+			if out.VolumeAttributes == nil {
+				out.VolumeAttributes = map[string]string{}
+			}
+			out.VolumeAttributes[k] = v
+		}
 	}
 	return out
 }

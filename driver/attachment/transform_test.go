@@ -84,7 +84,7 @@ func TestTransformVAAndPV(t *testing.T) {
 	out, _ = pf(pv)
 	gotPV := out.(*corev1.PersistentVolume)
 	if gotPV.Spec.Capacity != nil || gotPV.Spec.ClaimRef != nil || gotPV.Spec.NodeAffinity != nil ||
-		!reflect.DeepEqual(gotPV.Spec.CSI.VolumeAttributes, map[string]string{driver.CtxMigrationTimeout: "60"}) ||
+		!reflect.DeepEqual(gotPV.Spec.CSI.VolumeAttributes, map[string]string{driver.CtxMigrationTimeout: "60", driver.CtxFilePath: "/p"}) ||
 		gotPV.Spec.CSI.VolumeHandle != vol || len(gotPV.Spec.AccessModes) != 1 {
 		t.Fatalf("PV = %+v", gotPV)
 	}

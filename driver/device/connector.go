@@ -39,20 +39,22 @@ var (
 	ErrBusy = errors.New("device busy")
 )
 
-// Target describes how to reach one volume.
+// Target describes how to reach one volume. The node health watcher keeps
+// it on disk (JSON) to reconnect a staged volume after a restart: the tags
+// are a file format, rename fields only with them.
 type Target struct {
-	NQN string
+	NQN string `json:"nqn"`
 	// Address and Port of the NVMe/TCP service (nvme-tcp only).
-	Address string
-	Port    int
+	Address string `json:"address,omitempty"`
+	Port    int    `json:"port,omitempty"`
 	// CtrlLossTmo (-l) in seconds: -1 unlimited, 0 kernel default (flag omitted).
-	CtrlLossTmo int
+	CtrlLossTmo int `json:"ctrlLossTmo,omitempty"`
 	// ReconnectDelay (-c) in seconds; 0 kernel default (flag omitted).
-	ReconnectDelay int
+	ReconnectDelay int `json:"reconnectDelay,omitempty"`
 	// KeepAliveTmo (-k) in seconds; 0 kernel default (flag omitted).
-	KeepAliveTmo int
+	KeepAliveTmo int `json:"keepAliveTmo,omitempty"`
 	// FilePath is the absolute backing-file path on the RDS (loop mode only).
-	FilePath string
+	FilePath string `json:"filePath,omitempty"`
 }
 
 // Connector attaches and detaches the block device of a volume. Every method

@@ -138,6 +138,11 @@ func within(root, p string) bool {
 type loopDev struct {
 	name    string // loop3
 	backing string // path, " (deleted)" stripped
+	// deleted: the backing file was removed while attached.
+	deleted bool
+	// autoclear: the device detaches when its last user closes it (what
+	// losetup -d does to a busy device).
+	autoclear bool
 }
 
 // loops lists attached loop devices and their backing files.
@@ -159,7 +164,12 @@ func (l *Loop) loops() ([]loopDev, error) {
 		if !ok || b == "" {
 			continue // detached
 		}
-		out = append(out, loopDev{name: n, backing: strings.TrimSuffix(b, " (deleted)")})
+		ac, _, err := readAttr(filepath.Join(blockDir, n, "loop", "autoclear"))
+		if err != nil {
+			return nil, err
+		}
+		backing, deleted := strings.CutSuffix(b, " (deleted)")
+		out = append(out, loopDev{name: n, backing: backing, deleted: deleted, autoclear: ac == "1"})
 	}
 	sort.Slice(out, func(i, j int) bool { return loopIndex(out[i].name) < loopIndex(out[j].name) })
 	return out, nil

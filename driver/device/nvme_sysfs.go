@@ -22,13 +22,23 @@ var (
 
 // nvmeController is one controller (a path) of a subsystem.
 type nvmeController struct {
-	Name  string // nvme3
-	State string // live, connecting, resetting, deleting, ...
+	Name    string // nvme3
+	State   string // live, connecting, resetting, deleting, ... (the kernel's word)
+	Address string // traddr=10.0.0.1,trsvcid=4420 (empty when sysfs has none)
+}
+
+// goingAway reports a controller state that can no longer carry I/O.
+func goingAway(state string) bool {
+	return state == StateDeleting || state == StateDeletingNoIO || state == StateDead
 }
 
 // nvmeView is what sysfs says about one NQN right now.
 type nvmeView struct {
+	// Controllers are the usable controllers: not being deleted, not dead.
 	Controllers []nvmeController
+	// All is every controller of the NQN, those going away included: path
+	// health reports them.
+	All []nvmeController
 	// Namespaces are block device names (nvme0n1), ordered by nsid, with a
 	// /dev node present. Hidden multipath paths are reported as their head.
 	Namespaces []string
@@ -71,36 +81,52 @@ func readDirNames(dir string) ([]string, error) {
 	return names, nil
 }
 
-// lookup collects every controller and namespace whose subsystem NQN is nqn,
-// from both the subsystem class (native multipath) and the controller class
-// (non-multipath namespaces, hidden multipath paths).
-func (s sysfsNVMe) lookup(nqn string) (nvmeView, error) {
-	ctrls := map[string]bool{}
-	ns := map[string]bool{}
+// nvmeTopo is the raw topology of one subsystem NQN: controller and
+// namespace names, before states and /dev nodes are read.
+type nvmeTopo struct {
+	ctrls map[string]bool
+	ns    map[string]bool
+}
+
+// scan collects every controller and namespace whose subsystem NQN passes
+// match, grouped by NQN, from both the subsystem class (native multipath)
+// and the controller class (non-multipath namespaces, hidden multipath
+// paths). One pass serves a single NQN (lookup) and the whole node (paths).
+func (s sysfsNVMe) scan(match func(nqn string) bool) (map[string]*nvmeTopo, error) {
+	out := map[string]*nvmeTopo{}
+	topo := func(nqn string) *nvmeTopo {
+		t := out[nqn]
+		if t == nil {
+			t = &nvmeTopo{ctrls: map[string]bool{}, ns: map[string]bool{}}
+			out[nqn] = t
+		}
+		return t
+	}
 
 	subsysDir := filepath.Join(s.sysfs, "class", "nvme-subsystem")
 	subsystems, err := readDirNames(subsysDir)
 	if err != nil {
-		return nvmeView{}, err
+		return nil, err
 	}
 	for _, sub := range subsystems {
 		got, ok, err := readAttr(filepath.Join(subsysDir, sub, "subsysnqn"))
 		if err != nil {
-			return nvmeView{}, err
+			return nil, err
 		}
-		if !ok || got != nqn {
+		if !ok || !match(got) {
 			continue
 		}
 		children, err := readDirNames(filepath.Join(subsysDir, sub))
 		if err != nil {
-			return nvmeView{}, err
+			return nil, err
 		}
+		t := topo(got)
 		for _, c := range children {
 			switch {
 			case ctrlName.MatchString(c):
-				ctrls[c] = true
+				t.ctrls[c] = true
 			case nsName.MatchString(c):
-				ns[c] = true
+				t.ns[c] = true
 			}
 		}
 	}
@@ -108,7 +134,7 @@ func (s sysfsNVMe) lookup(nqn string) (nvmeView, error) {
 	ctrlDir := filepath.Join(s.sysfs, "class", "nvme")
 	controllers, err := readDirNames(ctrlDir)
 	if err != nil {
-		return nvmeView{}, err
+		return nil, err
 	}
 	for _, c := range controllers {
 		if !ctrlName.MatchString(c) {
@@ -116,45 +142,64 @@ func (s sysfsNVMe) lookup(nqn string) (nvmeView, error) {
 		}
 		got, ok, err := readAttr(filepath.Join(ctrlDir, c, "subsysnqn"))
 		if err != nil {
-			return nvmeView{}, err
+			return nil, err
 		}
-		if !ok || got != nqn {
+		if !ok || !match(got) {
 			continue
 		}
-		ctrls[c] = true
+		t := topo(got)
+		t.ctrls[c] = true
 		children, err := readDirNames(filepath.Join(ctrlDir, c))
 		if err != nil {
-			return nvmeView{}, err
+			return nil, err
 		}
 		for _, child := range children {
 			if nsName.MatchString(child) {
-				ns[child] = true
+				t.ns[child] = true
 			} else if m := pathName.FindStringSubmatch(child); m != nil {
-				ns["nvme"+m[1]+"n"+m[3]] = true
+				t.ns["nvme"+m[1]+"n"+m[3]] = true
 			}
 		}
 	}
+	return out, nil
+}
 
+// view reads the states of a topology's controllers and the /dev nodes of
+// its namespaces.
+func (s sysfsNVMe) view(t *nvmeTopo) (nvmeView, error) {
 	var v nvmeView
-	for c := range ctrls {
+	if t == nil {
+		return v, nil
+	}
+	ctrlDir := filepath.Join(s.sysfs, "class", "nvme")
+	for c := range t.ctrls {
 		state, _, err := readAttr(filepath.Join(ctrlDir, c, "state"))
 		if err != nil {
 			return nvmeView{}, err
 		}
-		if state == "deleting" || state == "deleting (no IO)" || state == "dead" {
-			// Going away: neither a device to use nor a reason to call it connected.
-			continue
+		addr, _, err := readAttr(filepath.Join(ctrlDir, c, "address"))
+		if err != nil {
+			return nvmeView{}, err
 		}
-		v.Controllers = append(v.Controllers, nvmeController{Name: c, State: state})
+		ctrl := nvmeController{Name: c, State: state, Address: addr}
+		v.All = append(v.All, ctrl)
+		if !goingAway(state) {
+			// Going away: neither a device to use nor a reason to call it connected.
+			v.Controllers = append(v.Controllers, ctrl)
+		}
 	}
-	sort.Slice(v.Controllers, func(i, j int) bool { return ctrlIndex(v.Controllers[i].Name) < ctrlIndex(v.Controllers[j].Name) })
+	byIndex := func(cs []nvmeController) {
+		sort.Slice(cs, func(i, j int) bool { return ctrlIndex(cs[i].Name) < ctrlIndex(cs[j].Name) })
+	}
+	byIndex(v.All)
+	byIndex(v.Controllers)
 
 	if len(v.Controllers) == 0 {
 		// An orphaned subsystem (or one whose controllers are all going
 		// away) has no usable namespace: the volume is not connected.
 		return v, nil
 	}
-	for name := range ns {
+	for name := range t.ns {
 		if _, err := os.Stat(filepath.Join(s.dev, name)); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // not yet (or no longer) created by devtmpfs/udev
@@ -165,6 +210,15 @@ func (s sysfsNVMe) lookup(nqn string) (nvmeView, error) {
 	}
 	sort.Slice(v.Namespaces, func(i, j int) bool { return nsLess(v.Namespaces[i], v.Namespaces[j]) })
 	return v, nil
+}
+
+// lookup returns the view of one NQN.
+func (s sysfsNVMe) lookup(nqn string) (nvmeView, error) {
+	topos, err := s.scan(func(got string) bool { return got == nqn })
+	if err != nil {
+		return nvmeView{}, err
+	}
+	return s.view(topos[nqn])
 }
 
 func ctrlIndex(name string) int {

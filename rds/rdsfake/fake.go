@@ -32,6 +32,8 @@ const (
 	MethodPoolCapacity Method = "PoolCapacity"
 	MethodPing         Method = "Ping"
 	MethodListFiles    Method = "ListFiles"
+	MethodRemoveFile   Method = "RemoveFile"
+	MethodClock        Method = "Clock"
 )
 
 // Granularity is the allocation unit: every size is rounded up to it.
@@ -52,8 +54,17 @@ type Call struct {
 
 // Hook runs at the start of a method, before any state is touched. A
 // non-nil result is returned by the method. Hooks may block (honouring ctx)
-// to hold a caller in flight.
+// to hold a caller in flight. CallID(ctx) tells the hook which slot (or
+// prefix, path) the call is about.
 type Hook func(ctx context.Context) error
+
+type callIDKey struct{}
+
+// CallID returns, inside a Hook, the ID the call records (see Call).
+func CallID(ctx context.Context) string {
+	id, _ := ctx.Value(callIDKey{}).(string)
+	return id
+}
 
 // Fake implements rds.Client. The zero value is not usable: call New.
 type Fake struct {
@@ -196,7 +207,7 @@ func (f *Fake) enter(ctx context.Context, m Method, id string) error {
 	h, injected := f.hooks[m], f.errs[m]
 	f.mu.Unlock()
 	if h != nil {
-		if err := h(ctx); err != nil {
+		if err := h(context.WithValue(ctx, callIDKey{}, id)); err != nil {
 			return err
 		}
 	}
@@ -484,6 +495,39 @@ func (f *Fake) ListFiles(ctx context.Context, dir string) ([]rds.File, error) {
 	}
 	slices.SortFunc(out, func(a, b rds.File) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
+}
+
+// RemoveFile implements rds.Client. Like the SSH client it does not check
+// whether a disk uses the file (that is the caller's duty); absent is success.
+func (f *Fake) RemoveFile(ctx context.Context, filePath string) error {
+	if err := f.enter(ctx, MethodRemoveFile, filePath); err != nil {
+		return err
+	}
+	if err := rds.ValidatePath(filePath); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.files, filePath)
+	delete(f.created, filePath)
+	return nil
+}
+
+// Clock implements rds.Client: the fake's clock (Now, else the real time).
+func (f *Fake) Clock(ctx context.Context) (time.Time, error) {
+	if err := f.enter(ctx, MethodClock, ""); err != nil {
+		return time.Time{}, err
+	}
+	return f.now(), nil
+}
+
+// RemoveDisk drops a disk behind the client's back, leaving its backing
+// file, as "/disk remove" typed by an operator (or an interrupted delete) does.
+func (f *Fake) RemoveDisk(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.disks, id)
+	f.order = slices.DeleteFunc(f.order, func(s string) bool { return s == id })
 }
 
 // Ping implements rds.Client.

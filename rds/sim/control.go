@@ -17,9 +17,13 @@ import (
 //	PUT  /faults/max-sessions  body a decimal integer, "0" or "off" = unlimited
 //	PUT  /faults/copy-rate     body bytes per second with K/M/G/T suffix ("100M"), "0" or "off" = instant
 //	PUT  /faults/flap          body a Go duration ("200ms"), "0" or "off" = off
+//	PUT  /faults/drop-answer   body a command prefix ("/disk remove"): the next such
+//	                           command runs, then every connection is cut before its
+//	                           answer (one-shot); "off" disarms
 //	GET  /faults               JSON object: refuse, hang, disk-full → bool;
 //	                           max-sessions → number, copy-rate → number (bytes/s),
-//	                           flap → Go duration string ("0s" when off)
+//	                           flap → Go duration string ("0s" when off),
+//	                           drop-answer → armed prefix ("" when off)
 //	GET  /commands             every command received, one per line (text/plain)
 //	GET  /stats                JSON {"commands", "command_seconds", "connectionsAccepted",
 //	                           "handshakes", "sessionsRefused"}
@@ -63,11 +67,13 @@ func (s *Server) controlHandler() http.Handler {
 	mux.HandleFunc("PUT /faults/max-sessions", setKnob(parseMaxSessions, s.SetMaxSessions))
 	mux.HandleFunc("PUT /faults/copy-rate", setKnob(ParseCopyRate, s.SetCopyRate))
 	mux.HandleFunc("PUT /faults/flap", setKnob(ParseFlapAfter, s.SetFlapAfter))
+	mux.HandleFunc("PUT /faults/drop-answer", setKnob(ParseDropAnswer, s.DropAnswerOnce))
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, _ *http.Request) {
 		state := map[string]any{
 			"max-sessions": s.MaxSessions(),
 			"copy-rate":    s.CopyRate(),
 			"flap":         s.FlapAfter().String(),
+			"drop-answer":  s.DropAnswerArmed(),
 		}
 		for _, f := range Faults {
 			state[string(f)] = s.FaultOn(f)

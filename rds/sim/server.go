@@ -25,6 +25,7 @@ type Server struct {
 	store   *store
 	faults  faultSet
 	knobs   knobs
+	drop    dropAnswer
 	hostKey ssh.Signer
 	sshCfg  *ssh.ServerConfig
 	now     func() time.Time // creation-time of new files; replaced by golden tests

@@ -136,6 +136,13 @@ func (s *Server) runExec(log klog.Logger, ch ssh.Channel, line string, release f
 	if !ok {
 		return // the server is closing; nobody will hear the answer
 	}
+	if s.drop.take(line) {
+		// The drop-answer fault: the command took effect, its answer is
+		// lost with the connection.
+		log.Info("Dropping every connection instead of answering (drop-answer fault)", "command", line, "status", status)
+		s.Drop()
+		return
+	}
 	if _, err := io.WriteString(ch, out); err != nil {
 		log.V(1).Info("Answer not delivered: the session is gone", "command", line, "err", err.Error())
 		return

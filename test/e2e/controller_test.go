@@ -40,7 +40,10 @@ func (c *cluster) controllerOverrides(ctl *controller) map[string]string {
 		"rds-health-timeout":  "2s",
 		"reconnect-base":      "250ms",
 		"reconnect-max":       "2s",
-		"v":                   "2",
+		// A NotReady node's attachments turn stale after 3 s instead of
+		// 30 s (StaleAttachment); the other scenarios keep their nodes Ready.
+		"attachment-grace-period": e2eAttachmentGrace.String(),
+		"v":                       "2",
 	}
 }
 

@@ -39,6 +39,9 @@
 // Environment (see package harness): RDS_CSI_TOOLS_BIN (bin directory of
 // test/tools/build.sh; unset: the tests skip), RDS_CSI_REQUIRE_K8S=1 (unset
 // RDS_CSI_TOOLS_BIN fails instead), RDS_CSI_K8S_LOGS_DIR (keep the logs).
+// StaleAttachment: RDS_CSI_E2E_RECONCILE_SYNC (csi-attacher --reconcile-sync,
+// default 2s) and RDS_CSI_E2E_STALE_OBSERVE (its observation window, default
+// 20s); "1m" and "3m" are the literal 3-minute run.
 //
 // Typical use:
 //

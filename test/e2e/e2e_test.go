@@ -27,6 +27,7 @@ func TestE2E(t *testing.T) {
 
 	t.Run("Provision", c.testProvision)
 	t.Run("Attach", c.testAttach)
+	t.Run("StaleAttachment", c.testStaleAttachment)
 	t.Run("BlockMigration", c.testBlockMigration)
 	t.Run("ResizeAndSnapshot", c.testResizeAndSnapshot)
 	t.Run("RDSOutage", c.testRDSOutage)

@@ -42,7 +42,13 @@ func (c *cluster) startSidecars(t *testing.T) {
 			continue
 		}
 		checkSidecarVersion(t, filepath.Join(c.cp.BinDir, ctr.Name), ctr.Image)
-		args := withArgs(t, ctr.Args, c.sidecarOverrides())
+		overrides := c.sidecarOverrides()
+		if ctr.Name == "csi-attacher" {
+			// Its VolumeAttachment reconcile (default 1 min) is what the
+			// StaleAttachment scenario counts: more rounds in less time.
+			overrides["reconcile-sync"] = e2eReconcileSync()
+		}
+		args := withArgs(t, ctr.Args, overrides)
 		t.Logf("%s %s", ctr.Name, strings.Join(args, " "))
 		c.sidecars = append(c.sidecars, c.cp.StartBinary(ctr.Name, args...))
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -44,6 +45,16 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 			podName = host
 		}
 	}
+	// VolumeSnapshotContents (a CRD) keep snapshot disks out of the orphan
+	// report; they are read through the dynamic client.
+	_, restCfg, err := kube.NewClientset(cfg.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("orphan report: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("orphan report: dynamic client: %w", err)
+	}
 	return attachment.New(attachment.Config{
 		Client:         client,
 		DriverName:     cfg.DriverName,
@@ -64,6 +75,13 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 		RenewDeadline:  cfg.RenewDeadline,
 		RetryPeriod:    cfg.RetryPeriod,
 		Logger:         logger.WithName("attachment"),
+
+		OrphanGracePeriod: cfg.OrphanGracePeriod,
+		OrphanDelete:      cfg.OrphanDelete,
+		CopyTimeout:       cfg.RDSCopyTimeout,
+		DefaultVolumePath: rds.DefaultVolumePath,
+		Dynamic:           dyn,
+		OrphanMetrics:     metrics.NewOrphan(reg.registry),
 	})
 }
 

@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/srvlab/rds-csi/driver"
 	"github.com/srvlab/rds-csi/driver/device"
+	"github.com/srvlab/rds-csi/driver/nodehealth"
 	"github.com/srvlab/rds-csi/fsm"
 	"github.com/srvlab/rds-csi/rds"
 )
@@ -50,10 +52,14 @@ type Config struct {
 	Kubeconfig     string
 
 	// Node plugin.
-	MaxVolumesPerNode int64
-	DeviceConnector   string
-	LoopRoot          string
-	ManagedNQNPrefix  string
+	MaxVolumesPerNode  int64
+	DeviceConnector    string
+	LoopRoot           string
+	ManagedNQNPrefix   string
+	NodeStateDir       string
+	NodeHealthInterval time.Duration
+	NodeReconnectBase  time.Duration
+	NodeReconnectMax   time.Duration
 
 	// Attachment reconciliation (controller).
 	AttachmentGracePeriod   time.Duration
@@ -64,6 +70,10 @@ type Config struct {
 	LeaseDuration           time.Duration
 	RenewDeadline           time.Duration
 	RetryPeriod             time.Duration
+
+	// Orphan report (controller).
+	OrphanGracePeriod time.Duration
+	OrphanDelete      bool
 }
 
 // RegisterFlags binds every field to a flag of fs with its default.
@@ -94,6 +104,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DeviceConnector, "device-connector", "nvme-tcp", "how the node gets a block device: nvme-tcp, or loop (test mode: attaches the emulator's backing files)")
 	fs.StringVar(&c.LoopRoot, "loop-root", "", "loop connector only: the emulator's --data-dir")
 	fs.StringVar(&c.ManagedNQNPrefix, "managed-nqn-prefix", device.DefaultManagedPrefix, "only NQNs with this prefix are ever disconnected by the node plugin")
+	fs.StringVar(&c.NodeStateDir, "node-state-dir", "", "node: directory where staged volumes are remembered across restarts (connect parameters for reconnects, Pods for events); empty: in memory only, and no orphan cleanup at start")
+	fs.DurationVar(&c.NodeHealthInterval, "node-health-interval", nodehealth.DefaultInterval, "node: how often the data path (sysfs) and the mounts of every staged volume are checked")
+	fs.DurationVar(&c.NodeReconnectBase, "node-reconnect-base", nodehealth.DefaultReconnectBase, "node: first backoff step of reconnecting a path the kernel gave up (doubles per failure)")
+	fs.DurationVar(&c.NodeReconnectMax, "node-reconnect-max", nodehealth.DefaultReconnectMax, "node: reconnect backoff cap")
 
 	fs.DurationVar(&c.AttachmentGracePeriod, "attachment-grace-period", 30*time.Second, "how long a node must be NotReady before its attachments count as stale")
 	fs.DurationVar(&c.AttachmentResyncPeriod, "attachment-resync-period", 5*time.Minute, "period of the full attachment reconcile pass")
@@ -103,6 +117,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a replica waits for a silent leader before taking over")
 	fs.DurationVar(&c.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader keeps retrying a renewal before it steps down")
 	fs.DurationVar(&c.RetryPeriod, "leader-election-retry-period", 2*time.Second, "interval between leader-election attempts")
+
+	fs.DurationVar(&c.OrphanGracePeriod, "orphan-grace-period", time.Hour, "minimum age, by the RDS's own creation-time, of a disk or backing file before it is reported as an orphan (plus --rds-copy-timeout for what may be a copy target)")
+	fs.BoolVar(&c.OrphanDelete, "orphan-delete", false, "remove orphans that are provably unused (never an exported disk, never one younger than --orphan-grace-period); off: report only")
 }
 
 // HasController reports whether the controller service runs.
@@ -151,6 +168,7 @@ func (c *Config) Validate() error {
 			"--rds-health-timeout": c.HealthTimeout, "--reconnect-base": c.ReconnectBase,
 			"--reconnect-max": c.ReconnectMax, "--attachment-grace-period": c.AttachmentGracePeriod,
 			"--attachment-resync-period": c.AttachmentResyncPeriod, "--startup-reconcile-timeout": c.StartupReconcileTimeout,
+			"--orphan-grace-period": c.OrphanGracePeriod,
 		}
 		for name, d := range positive {
 			if d <= 0 {
@@ -189,6 +207,19 @@ func (c *Config) Validate() error {
 		}
 		if !strings.HasPrefix(c.ManagedNQNPrefix, "nqn.") || strings.ContainsAny(c.ManagedNQNPrefix, " ;\"'$[]\\\n") {
 			bad("--managed-nqn-prefix=%q is not an NQN prefix", c.ManagedNQNPrefix)
+		}
+		if c.NodeStateDir != "" && !filepath.IsAbs(c.NodeStateDir) {
+			bad("--node-state-dir=%q must be an absolute path", c.NodeStateDir)
+		}
+		for name, d := range map[string]time.Duration{
+			"--node-health-interval": c.NodeHealthInterval, "--node-reconnect-base": c.NodeReconnectBase, "--node-reconnect-max": c.NodeReconnectMax,
+		} {
+			if d <= 0 {
+				bad("%s=%s must be positive", name, d)
+			}
+		}
+		if c.NodeReconnectMax < c.NodeReconnectBase {
+			bad("--node-reconnect-max=%s is below --node-reconnect-base=%s", c.NodeReconnectMax, c.NodeReconnectBase)
 		}
 	}
 	return errors.Join(errs...)

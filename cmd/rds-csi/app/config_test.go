@@ -39,6 +39,11 @@ func TestConfigValidate(t *testing.T) {
 		{"unknown connector", []string{"--mode=node", "--node-id=n1", "--device-connector=iscsi"}, "--device-connector"},
 		{"bad lease timings", append(append([]string{}, controller...), "--leader-election", "--leader-election-renew-deadline=20s"), "renew-deadline"},
 		{"hostile prefix", []string{"--mode=node", "--node-id=n1", "--managed-nqn-prefix=nqn.x;rm"}, "--managed-nqn-prefix"},
+		{"node with state dir", []string{"--mode=node", "--node-id=n1", "--node-state-dir=/csi/state"}, ""},
+		{"relative state dir", []string{"--mode=node", "--node-id=n1", "--node-state-dir=csi/state"}, "--node-state-dir"},
+		{"zero node health interval", []string{"--mode=node", "--node-id=n1", "--node-health-interval=0s"}, "--node-health-interval"},
+		{"node reconnect max below base", []string{"--mode=node", "--node-id=n1", "--node-reconnect-base=1m", "--node-reconnect-max=10s"}, "--node-reconnect-max"},
+		{"node flags ignored in controller mode", append(append([]string{}, controller...), "--node-health-interval=0s"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

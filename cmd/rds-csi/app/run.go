@@ -15,8 +15,8 @@ import (
 
 	"github.com/srvlab/rds-csi/driver"
 	"github.com/srvlab/rds-csi/driver/attachment"
-	"github.com/srvlab/rds-csi/driver/device"
 	"github.com/srvlab/rds-csi/driver/kube"
+	"github.com/srvlab/rds-csi/driver/nodehealth"
 	"github.com/srvlab/rds-csi/fsm"
 	"github.com/srvlab/rds-csi/metrics"
 	"github.com/srvlab/rds-csi/queue"
@@ -54,10 +54,11 @@ func Run(ctx context.Context, cfg Config) error {
 	queueMetrics := metrics.NewWorkqueue(reg)
 	metricSet := &metricsSet{registry: reg, workqueue: queueMetrics}
 
-	// Only the controller talks to Kubernetes (events, attachments); the node
-	// plugin needs no API access and gets none.
+	// The controller talks to Kubernetes for events and attachments; the
+	// node plugin only records events (about the Pods using a volume, from
+	// podInfoOnMount, and about its Node): it reads nothing.
 	var client kubernetes.Interface
-	if cfg.HasController() {
+	if cfg.HasController() || cfg.HasNode() {
 		if client, err = kubeClient(ctx, cfg); err != nil {
 			return err
 		}
@@ -74,6 +75,7 @@ func Run(ctx context.Context, cfg Config) error {
 		live       func() error
 		ready      func() bool
 		attachCtl  *attachment.Controller
+		health     *nodehealth.Watcher
 	)
 	goRun := func(name string, f func() error) {
 		wg.Go(func() {
@@ -117,6 +119,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		var attachments driver.Attachments = driver.NewMemoryAttachments()
+		var backingFiles func(string) []string // from PVs, with Kubernetes
 		nodeExistsFn := nodeExists(cfg)
 		if client != nil {
 			// Attachment truth from VolumeAttachments; it subscribes to
@@ -126,6 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 				return err
 			}
 			attachments, nodeExistsFn = attachCtl.Attachments(), attachCtl.NodeExists
+			backingFiles = attachCtl.BackingFiles
 		}
 		host, _, _ := net.SplitHostPort(cfg.RDSAddress)
 		cs, err := driver.NewControllerServer(driver.ControllerConfig{
@@ -134,6 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 			Connected:          machine.Connected,
 			Attachments:        attachments,
 			NodeExists:         nodeExistsFn,
+			BackingFiles:       backingFiles,
 			DefaultNVMeAddress: host,
 			CopyTimeout:        cfg.RDSCopyTimeout,
 			Logger:             logger,
@@ -154,21 +159,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	if cfg.HasNode() {
-		connector, err := newConnector(cfg)
+		ns, watcher, err := newNode(cfg, recorder, metricSet, logger)
 		if err != nil {
 			return err
 		}
-		ns, err := driver.NewNodeServer(driver.NodeConfig{
-			NodeID:            cfg.NodeID,
-			MaxVolumesPerNode: cfg.MaxVolumesPerNode,
-			Connector:         connector,
-			ManagedNQNPrefix:  cfg.ManagedNQNPrefix,
-			Logger:            logger,
-		})
-		if err != nil {
-			return err
-		}
-		node = ns
+		node, health = ns, watcher
 	}
 
 	identity = driver.NewIdentityServer(cfg.DriverName, Version, cfg.HasController(), ready)
@@ -181,6 +176,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:     logger,
 	})
 	if err != nil {
+		if health != nil {
+			health.Shutdown()
+		}
 		return err
 	}
 
@@ -193,6 +191,17 @@ func Run(ctx context.Context, cfg Config) error {
 		// The socket does not exist before the first pass: nothing can
 		// publish on stale attachment state left over from before a restart.
 		awaitStartupPass(ctx, cfg, attachCtl)
+	}
+	if health != nil && ctx.Err() != nil {
+		health.Shutdown() // stopped during the startup pass: it will never run
+	} else if health != nil {
+		// Orphan cleanup before the socket exists: no NodeStage can race a
+		// disconnect of a connection it is about to use.
+		if err := health.Start(ctx); err != nil {
+			health.Shutdown()
+			return fmt.Errorf("node health watcher: %w", err)
+		}
+		goRun("node health watcher", func() error { return health.Run(ctx) })
 	}
 	// ctx may have ended during the startup pass: a signal (a clean stop) or
 	// a component that failed (its error is in runErrs). Either way there is
@@ -249,11 +258,4 @@ func nodeExists(cfg Config) func(context.Context, string) (bool, error) {
 		return nil
 	}
 	return func(_ context.Context, nodeID string) (bool, error) { return nodeID == cfg.NodeID, nil }
-}
-
-func newConnector(cfg Config) (device.Connector, error) {
-	if cfg.DeviceConnector == "loop" {
-		return device.NewLoop(device.LoopOptions{Root: cfg.LoopRoot, ManagedPrefix: cfg.ManagedNQNPrefix})
-	}
-	return device.NewNVMeTCP(device.NVMeTCPOptions{ManagedPrefix: cfg.ManagedNQNPrefix})
 }
