@@ -96,9 +96,9 @@ func TestPartialFaultFlags(t *testing.T) {
 		flags []string
 		want  string
 	}{
-		{"defaults", nil, `{"copy-rate":0,"disk-full":false,"flap":"0s","hang":false,"max-sessions":0,"refuse":false}`},
+		{"defaults", nil, `{"copy-rate":0,"disk-full":false,"drop-answer":"","flap":"0s","hang":false,"max-sessions":0,"refuse":false}`},
 		{"set", []string{"--max-sessions", "2", "--copy-rate", "100M", "--flap-after", "5s"},
-			`{"copy-rate":104857600,"disk-full":false,"flap":"5s","hang":false,"max-sessions":2,"refuse":false}`},
+			`{"copy-rate":104857600,"disk-full":false,"drop-answer":"","flap":"5s","hang":false,"max-sessions":2,"refuse":false}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctl := "127.0.0.1:" + freePort(t)

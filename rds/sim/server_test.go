@@ -519,7 +519,7 @@ func TestControlBasics(t *testing.T) {
 			t.Errorf("%s %s %q: %d, want %d", tc.method, tc.path, tc.body, code, tc.want)
 		}
 	}
-	if code, body := control(t, e, "GET", "/faults", ""); code != 200 || body != `{"copy-rate":0,"disk-full":true,"flap":"0s","hang":false,"max-sessions":0,"refuse":false}`+"\n" {
+	if code, body := control(t, e, "GET", "/faults", ""); code != 200 || body != `{"copy-rate":0,"disk-full":true,"drop-answer":"","flap":"0s","hang":false,"max-sessions":0,"refuse":false}`+"\n" {
 		t.Errorf("faults: %d %q", code, body)
 	}
 }

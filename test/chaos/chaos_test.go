@@ -128,12 +128,12 @@ func TestChaos(t *testing.T) {
 	if err := s.drv.start(); err != nil {
 		t.Fatal(err)
 	}
-	if !pollUntil(startupTimeout, 50*time.Millisecond, s.drv.ready) {
+	if !waitStartup(50*time.Millisecond, s.drv.ready) {
 		t.Fatalf("rds-csi not ready (connected to the RDS) after %s", startupTimeout)
 	}
 	// Baseline: connected, idle, the test's gRPC connection established.
 	time.Sleep(time.Second)
-	baseline, err := s.drv.minGoroutines(5, 500*time.Millisecond)
+	baseline, err := s.drv.minGoroutines()
 	if err != nil {
 		t.Fatalf("baseline go_goroutines: %v", err)
 	}
@@ -186,16 +186,32 @@ func TestChaos(t *testing.T) {
 			}
 		}
 	}()
+	// The injector stops once every lifecycle has been handed to a worker:
+	// the last ones (at most one per worker) finish in calm, which is when
+	// a request that still gets no OK is given up (calmBudget).
+	var faultsTook time.Duration
+	go func() {
+		for len(queue) > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		close(stop)
+		<-injDone
+		faultsTook = time.Since(runStart)
+		s.calmAt.Store(time.Now().UnixNano())
+		s.events.printf("every lifecycle started; injector stopped after %s", faultsTook.Round(time.Millisecond))
+	}()
 	wg.Wait()
-	close(progressDone)
-	close(stop)
 	<-injDone
+	close(progressDone)
 	runTook := time.Since(runStart)
-	s.events.printf("all lifecycles ended after %s; injector stopped", runTook.Round(time.Millisecond))
+	for s.calmAt.Load() == 0 { // set right after injDone closes
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.events.printf("all lifecycles ended after %s", runTook.Round(time.Millisecond))
 
 	// Quiescence: every fault off, both processes up, Probe ready, the RDS
 	// state and the driver unchanged over three readings 1 s apart.
-	endChecks(t, s)
+	endChecks(s)
 	qStart := time.Now()
 	quiet := false
 	var prev string
@@ -230,7 +246,7 @@ func TestChaos(t *testing.T) {
 	if ok {
 		s.checkReading(final, true)
 	}
-	finalG, gErr := s.drv.minGoroutines(5, 500*time.Millisecond)
+	finalG, gErr := s.drv.minGoroutines()
 	if gErr != nil {
 		s.find.add(finding{Fig: figIncomplete, Text: fmt.Sprintf("final go_goroutines: %v", gErr)})
 	} else if finalG > baseline+cfg.Tolerance {
@@ -254,14 +270,14 @@ func TestChaos(t *testing.T) {
 	abMu.Unlock()
 
 	report(t, s, reportData{
-		baseline: baseline, finalG: finalG, gErr: gErr, runTook: runTook, qTook: qTook,
+		baseline: baseline, finalG: finalG, gErr: gErr, runTook: runTook, qTook: qTook, faultsTook: faultsTook,
 		planned: len(lifecycles), abandoned: abandoned, total: time.Since(s.started),
 	})
 }
 
 // endChecks verifies the end state the figures assume: no fault on, both
 // processes running.
-func endChecks(t *testing.T, s *suite) {
+func endChecks(s *suite) {
 	f, err := s.sim.faults()
 	if err != nil {
 		s.find.add(finding{Fig: figIncomplete, Text: fmt.Sprintf("GET /faults at the end: %v", err)})
@@ -285,6 +301,7 @@ type reportData struct {
 	baseline, finalG int
 	gErr             error
 	runTook, qTook   time.Duration
+	faultsTook       time.Duration
 	total            time.Duration
 	planned          int
 	abandoned        []string
@@ -300,13 +317,17 @@ func report(t *testing.T, s *suite, r reportData) {
 	fmt.Fprintf(&b, "seed:                %d (%s)\n", cfg.Seed, map[bool]string{true: "from RDS_CSI_CHAOS_SEED", false: "time-based"}[cfg.SeedSet])
 	fmt.Fprintf(&b, "rerun:               %s\n", cfg.rerun(timeoutFor(cfg)))
 	fmt.Fprintf(&b, "size:                %d lifecycles with 30s deadlines + %d with 3s deadlines, %d workers, mixed in one queue; emulator latency %s\n", cfg.Long, cfg.Short, cfg.Workers, cfg.Latency)
-	fmt.Fprintf(&b, "duration:            run %s, quiescence %s, total %s\n", r.runTook.Round(time.Second), r.qTook.Round(time.Second), r.total.Round(time.Second))
+	fmt.Fprintf(&b, "duration:            run %s (faults during the first %s), quiescence %s, total %s\n",
+		r.runTook.Round(time.Second), r.faultsTook.Round(time.Second), r.qTook.Round(time.Second), r.total.Round(time.Second))
 	fmt.Fprintf(&b, "lifecycles done:     %d of %d: %s\n", s.done.total(), r.planned, s.done.String())
 	if len(r.abandoned) > 0 {
 		fmt.Fprintf(&b, "abandoned:           %s\n", strings.Join(r.abandoned, ", "))
 	}
 	fmt.Fprintf(&b, "RPCs:                %d (retries %d, not-ready snapshot polls %d)\n", s.rpcs.Load(), s.retries.Load(), s.polls.Load())
 	fmt.Fprintf(&b, "non-OK answers:      %s\n", s.codes.String())
+	for i, line := range s.slowestText() {
+		fmt.Fprintf(&b, "%-21s%s\n", map[bool]string{true: "slowest to OK:", false: ""}[i == 0], line)
+	}
 	fmt.Fprintf(&b, "faults injected:     %d: %s\n", s.faults.total(), s.faults.String())
 	fmt.Fprintf(&b, "processes:           rds-sim started %d times, rds-csi started %d times (final %s up %s)\n",
 		len(s.sim.logFiles()), len(s.drv.logFiles()), drvProc.name, time.Since(drvStart).Round(time.Second))
@@ -356,7 +377,7 @@ func report(t *testing.T, s *suite, r reportData) {
 			}
 			fmt.Fprintf(&d, "  %s [fault: %s] %s\n", fd.At.Format("15:04:05.000"), fd.Fault, fd.Text)
 			if i < 5 {
-				d.WriteString(logEvidence(drvLogs, fd.IDs, 20))
+				d.WriteString(logEvidence(drvLogs, fd.IDs))
 			}
 		}
 	}

@@ -69,24 +69,28 @@ func TestParseListings(t *testing.T) {
 	}
 }
 
-func TestObjectKeys(t *testing.T) {
-	for slot, want := range map[string]string{
-		"pvc-1":                          "pvc-1",
-		"snap-114a4600583f158d-pvc-1":    "snap:114a4600583f158d",
-		"snap-114a4600583f158d-0000-pvc": "snap:114a4600583f158d",
-		"snap-odd":                       "snap:?snap-odd",
-		"storage-pool":                   "",
+func TestSlotClass(t *testing.T) {
+	for slot, want := range map[string][2]string{
+		"pvc-1":                                     {"pvc-1", "pvc-1"},
+		"snap-114a4600583f158d-pvc-1":               {"snap:114a4600583f158d", "snap:114a4600583f158d"},
+		"snap-114a4600583f158d-0000abcd-pvc-1":      {"snap:114a4600583f158d", "snap:114a4600583f158d"},
+		"vsrc-pvc-1-6e152066175c0a29":               {"pvc-1", "vsrc:pvc-1"},
+		"vsrc-pvc-1-2-3-6e152066175c0a29":           {"pvc-1-2-3", "vsrc:pvc-1-2-3"},
+		"snap-odd":                                  {"", ""},
+		"vsrc-pvc-1":                                {"", ""},
+		"storage-pool":                              {"", ""},
+		"vsrc-snap-114a4600583f158d-6e152066175c0a": {"", ""},
 	} {
-		got, _ := objectKey(slot)
-		if got != want {
-			t.Errorf("objectKey(%q) = %q, want %q", slot, got, want)
+		owner, group, ok := slotClass(slot)
+		if owner != want[0] || group != want[1] || ok != (want[0] != "") {
+			t.Errorf("slotClass(%q) = %q %q %v, want %q %q", slot, owner, group, ok, want[0], want[1])
 		}
 	}
-	if got, ok := fileKey("/storage-pool/metal-csi/pvc-1.img"); !ok || got != "pvc-1" {
-		t.Errorf("fileKey = %q %v", got, ok)
+	if got, ok := fileClass("/storage-pool/metal-csi/vsrc-pvc-1-6e152066175c0a29.img"); !ok || got != "pvc-1" {
+		t.Errorf("fileClass = %q %v", got, ok)
 	}
-	if _, ok := fileKey("/storage-pool/other.txt"); ok {
-		t.Error("fileKey took a foreign file")
+	if _, ok := fileClass("/storage-pool/other.txt"); ok {
+		t.Error("fileClass took a foreign file")
 	}
 	// The suite's hash is the driver's documented one: sha256 of the CSI
 	// name, 16 hex digits.
@@ -115,29 +119,32 @@ func TestCheckReading(t *testing.T) {
 		Started: deleted.Add(time.Millisecond),
 		Disks: []rdsDisk{
 			{Slot: "pvc-live"},
+			{Slot: "vsrc-pvc-live-6e152066175c0a29"},           // the live volume's record: fine
 			{Slot: "pvc-gone"},                                 // deleted OK: figures 1 (final) and 3
 			{Slot: "pvc-stranger"},                             // owned by nobody: figure 1
+			{Slot: "foreign"},                                  // outside the naming: figure 1
 			{Slot: "snap-114a4600583f158d-pvc-live"},           // two disks for one
 			{Slot: "snap-114a4600583f158d-pvc-live-elsewhere"}, // snapshot name: figure 2
 		},
 		Files: []string{
 			"/storage-pool/metal-csi/pvc-live.img",
-			"/storage-pool/metal-csi/pvc-gone.img",    // figures 1 (final) and 3
-			"/storage-pool/metal-csi/snap-odd-x.img",  // figure 1
-			"/storage-pool/metal-csi/not-managed.txt", // ignored
+			"/storage-pool/metal-csi/pvc-gone.img",                       // figures 1 (final) and 3
+			"/storage-pool/metal-csi/vsrc-pvc-gone-6e152066175c0a29.img", // a deleted volume's record: 1 and 3
+			"/storage-pool/metal-csi/snap-odd-x.img",                     // figure 1
+			"/storage-pool/metal-csi/not-managed.txt",                    // figure 1
 		},
 	}
 	s.checkReading(st, true)
 	figs := s.find.byFigure()
 	count := func(fig int) int { return len(figs[fig]) }
-	if count(figLeftovers) != 4 || count(figDuplicates) != 1 || count(figContradictions) != 2 {
+	if count(figLeftovers) != 7 || count(figDuplicates) != 1 || count(figContradictions) != 3 {
 		var b strings.Builder
 		for fig, list := range figs {
 			for _, fd := range list {
 				b.WriteString("\n" + figureTitles[fig] + ": " + fd.Text)
 			}
 		}
-		t.Errorf("figures 1/2/3 = %d/%d/%d, want 4/1/2:%s", count(figLeftovers), count(figDuplicates), count(figContradictions), b.String())
+		t.Errorf("figures 1/2/3 = %d/%d/%d, want 7/1/3:%s", count(figLeftovers), count(figDuplicates), count(figContradictions), b.String())
 	}
 	// A reading that started before the delete answered proves nothing
 	// against it; during the run nothing counts in figure 1 for it.

@@ -101,10 +101,10 @@ func freeAddr(tb testing.TB) string {
 	return addr
 }
 
-// pollUntil checks cond at once and then every interval until it holds or
-// timeout has passed.
-func pollUntil(timeout, interval time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
+// waitStartup checks cond at once and then every interval until it holds or
+// startupTimeout has passed.
+func waitStartup(interval time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(startupTimeout)
 	for {
 		if cond() {
 			return true
@@ -174,7 +174,7 @@ func (e *emulator) start() error {
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
-	if !pollUntil(startupTimeout, 20*time.Millisecond, up) {
+	if !waitStartup(20*time.Millisecond, up) {
 		return fmt.Errorf("rds-sim#%d does not listen on %s after %s", n, e.addr, startupTimeout)
 	}
 	if p.exited() {
@@ -323,7 +323,7 @@ func (d *driver) start() error {
 		_, err := d.probe()
 		return err == nil
 	}
-	if !pollUntil(startupTimeout, 50*time.Millisecond, answers) {
+	if !waitStartup(50*time.Millisecond, answers) {
 		return fmt.Errorf("rds-csi#%d does not answer Probe on %s after %s", n, d.socket, startupTimeout)
 	}
 	if p.exited() {
@@ -375,12 +375,13 @@ func (d *driver) goroutines() (int, error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return scrapeGauge(resp.Body, "go_goroutines")
+	return scrapeGoroutines(resp.Body)
 }
 
-// scrapeGauge returns the value of the unlabelled series name from the
-// Prometheus text format.
-func scrapeGauge(r io.Reader, name string) (int, error) {
+// scrapeGoroutines returns the value of go_goroutines from the Prometheus
+// text format.
+func scrapeGoroutines(r io.Reader) (int, error) {
+	const name = "go_goroutines"
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -399,15 +400,15 @@ func scrapeGauge(r io.Reader, name string) (int, error) {
 	return 0, errors.New(name + " not exposed")
 }
 
-// minGoroutines is the least of n scrapes every interval: the driver's
+// minGoroutines is the least of 5 scrapes 500 ms apart: the driver's
 // health check briefly adds a session goroutine or two every 2 s, a leak
 // raises the floor.
-func (d *driver) minGoroutines(n int, interval time.Duration) (int, error) {
+func (d *driver) minGoroutines() (int, error) {
 	best := -1
 	var lastErr error
-	for i := range n {
+	for i := range 5 {
 		if i > 0 {
-			time.Sleep(interval)
+			time.Sleep(500 * time.Millisecond)
 		}
 		g, err := d.goroutines()
 		if err != nil {

@@ -147,9 +147,13 @@ func (c *counter) String() string {
 	return strings.Join(parts, " ")
 }
 
+// evidenceLines is how many log lines per file the report quotes for one
+// finding (the last ones).
+const evidenceLines = 20
+
 // logEvidence returns the lines of the given log files that mention any of
-// ids (at most max lines per file, the last ones), for the report.
-func logEvidence(files []string, ids []string, max int) string {
+// ids (at most evidenceLines per file, the last ones), for the report.
+func logEvidence(files []string, ids []string) string {
 	if len(ids) == 0 {
 		return ""
 	}
@@ -171,8 +175,8 @@ func logEvidence(files []string, ids []string, max int) string {
 		if len(hits) == 0 {
 			continue
 		}
-		if len(hits) > max {
-			hits = hits[len(hits)-max:]
+		if len(hits) > evidenceLines {
+			hits = hits[len(hits)-evidenceLines:]
 		}
 		fmt.Fprintf(&b, "    --- %s (%d lines) ---\n", path, len(hits))
 		for _, h := range hits {

@@ -125,33 +125,43 @@ func parseFiles(out string) ([]string, error) {
 	return files, nil
 }
 
-// Managed naming: volume disks pvc-..., snapshot disks
-// snap-<16 hex digits of sha256(CSI name)>-...; backing files
-// <slot>.img.
-var snapSlot = regexp.MustCompile(`^snap-([0-9a-f]{16})-`)
+// The managed naming (driver/volumenames.go): volume disks pvc-<uuid>,
+// snapshot disks snap-<16 hex digits of sha256(CSI name)>-<source>,
+// content-source records vsrc-<volume id>-<16 hex>; backing files
+// <slot>.img. The pool starts empty and only the driver writes to it, so
+// anything else found there is a finding too.
+var (
+	snapSlot   = regexp.MustCompile(`^snap-([0-9a-f]{16})-`)
+	recordSlot = regexp.MustCompile(`^vsrc-(pvc-.+)-[0-9a-f]{16}$`)
+)
 
-// objectKey maps a disk slot to the name that owns it: the volume id for
-// pvc-..., "snap:<hash16>" for a snapshot. ok is false outside the managed
-// naming.
-func objectKey(slot string) (string, bool) {
+// slotClass says whom a disk slot belongs to: owner is the registry key of
+// the lifecycle object (the volume id for a volume and for its
+// content-source records, "snap:<hash16>" for a snapshot); group is what
+// must have at most one disk (a volume, a snapshot name, a volume's
+// records). ok is false outside the managed naming.
+func slotClass(slot string) (owner, group string, ok bool) {
 	switch {
 	case strings.HasPrefix(slot, "pvc-"):
-		return slot, true
+		return slot, slot, true
 	case snapSlot.MatchString(slot):
-		return "snap:" + snapSlot.FindStringSubmatch(slot)[1], true
-	case strings.HasPrefix(slot, "snap-"):
-		return "snap:?" + slot, true // managed prefix, unknown shape
+		key := "snap:" + snapSlot.FindStringSubmatch(slot)[1]
+		return key, key, true
+	case recordSlot.MatchString(slot):
+		vol := recordSlot.FindStringSubmatch(slot)[1]
+		return vol, "vsrc:" + vol, true
 	}
-	return "", false
+	return "", "", false
 }
 
-// fileKey is objectKey of a backing file's slot (<slot>.img).
-func fileKey(p string) (string, bool) {
+// fileClass is slotClass of a backing file's slot (<slot>.img).
+func fileClass(p string) (owner string, ok bool) {
 	base := path.Base(p)
 	if !strings.HasSuffix(base, ".img") {
 		return "", false
 	}
-	return objectKey(strings.TrimSuffix(base, ".img"))
+	owner, _, ok = slotClass(strings.TrimSuffix(base, ".img"))
+	return owner, ok
 }
 
 // inspector reads the RDS. Readings are serialized; a caller that needs a
