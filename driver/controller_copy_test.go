@@ -222,3 +222,38 @@ func TestSnapshotCreationTimeFromRDS(t *testing.T) {
 	_, err = h.cs.GetSnapshot(context.Background(), &csi.GetSnapshotRequest{SnapshotId: snap.GetSnapshotId()})
 	wantCode(t, err, codes.Unavailable)
 }
+
+// TestDeleteVolumeRemovesOrphanedSourceRecordFile: an earlier delete was
+// interrupted after the content-source record's disk went and before its
+// file did (found by the chaos suite). The retry finds the record by its
+// file and removes it; files of other volumes' records stay.
+func TestDeleteVolumeRemovesOrphanedSourceRecordFile(t *testing.T) {
+	h := newHarness(t)
+	src := h.mustCreate(t, "src", gib).GetVolumeId()
+	req := createReq("clone", gib)
+	req.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
+		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: src}}}
+	resp, err := h.cs.CreateVolume(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetVolume().GetVolumeId()
+	record := sourceRecordID(id, sourceKey(req.GetVolumeContentSource()))
+	recordFile := rds.FilePathFor(rds.DefaultVolumePath, record)
+	if !hasFile(h, recordFile) {
+		t.Fatalf("no record file %s among %v", recordFile, h.fake.Files())
+	}
+	other := rds.FilePathFor(rds.DefaultVolumePath, sourceRecordID("pvc-other", "volume:pvc-x"))
+	h.fake.AddFile(other, mib)
+	h.fake.RemoveDisk(record) // the interrupted delete took the disk only
+
+	if _, err := h.cs.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if hasFile(h, recordFile) {
+		t.Fatal("the record's file is left on the RDS")
+	}
+	if !hasFile(h, other) {
+		t.Fatal("another volume's record file was removed")
+	}
+}

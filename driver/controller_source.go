@@ -98,12 +98,16 @@ func (cs *ControllerServer) recordSource(ctx context.Context, volumeID, dir, key
 	return nil
 }
 
-// deleteSourceRecords removes every record of a deleted volume.
-func (cs *ControllerServer) deleteSourceRecords(ctx context.Context, volumeID string) error {
+// deleteSourceRecords removes every record of a deleted volume: the record
+// disks with their files, then record files left without their disk by an
+// interrupted earlier delete (found in dirs, the directories the volume's
+// files were in, and the default volume path).
+func (cs *ControllerServer) deleteSourceRecords(ctx context.Context, volumeID string, dirs []string) error {
 	records, err := cs.sourceRecords(ctx, volumeID)
 	if err != nil {
 		return err
 	}
+
 	for _, d := range records {
 		if !strings.HasSuffix(d.FilePath, "/"+d.ID+rds.BackingFileSuffix) {
 			cs.logger(ctx).Info("Content-source record with a backing file of another name: left for an operator", "record", d.ID, "filePath", d.FilePath)
@@ -111,6 +115,38 @@ func (cs *ControllerServer) deleteSourceRecords(ctx context.Context, volumeID st
 		}
 		if err := cs.cfg.RDS.DeleteVolume(ctx, d.ID, d.FilePath); err != nil {
 			return err
+		}
+	}
+	return cs.deleteSourceRecordFiles(ctx, volumeID, dirs)
+}
+
+// deleteSourceRecordFiles removes files named like a record of volumeID
+// (vsrc-<volumeID>-<hash>.img) that no disk uses: only names this driver
+// gives its records, only for this volume.
+func (cs *ControllerServer) deleteSourceRecordFiles(ctx context.Context, volumeID string, dirs []string) error {
+	seen := map[string]bool{}
+	for _, dir := range append(dirs, cs.cfg.DefaultVolumePath) {
+		if seen[dir] || rds.ValidateVolumePath(dir) != nil {
+			continue
+		}
+		seen[dir] = true
+		files, err := cs.cfg.RDS.ListFiles(ctx, dir)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if path.Dir(f.Path) != dir {
+				continue
+			}
+			slot, ok := strings.CutSuffix(path.Base(f.Path), rds.BackingFileSuffix)
+			if vol, _, isRecord := parseSourceRecord(slot); !ok || !isRecord || vol != volumeID {
+				continue
+			}
+			// DeleteVolume: the disk (absent, normally) and then the file.
+			if err := cs.cfg.RDS.DeleteVolume(ctx, slot, f.Path); err != nil {
+				return err
+			}
+			cs.logger(ctx).Info("Removed a content-source record file left without its disk", "volumeID", volumeID, "filePath", f.Path)
 		}
 	}
 	return nil

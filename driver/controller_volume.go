@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"path"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -133,7 +134,7 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		// volume the request forbids.
 		if derr := cs.cfg.RDS.DeleteVolume(ctx, id, v.FilePath); derr != nil {
 			logger.Error(derr, "Could not remove a volume that exceeded its size limit")
-		} else if derr := cs.deleteSourceRecords(ctx, id); derr != nil {
+		} else if derr := cs.deleteSourceRecords(ctx, id, []string{params.VolumePath}); derr != nil {
 			logger.Error(derr, "Could not remove the content-source record of a volume that exceeded its size limit")
 		}
 		return nil, status.Errorf(codes.OutOfRange, "the RDS allocates %d bytes for %d requested, more than the limit %d", v.SizeBytes, size, limit)
@@ -241,7 +242,11 @@ func (cs *ControllerServer) DeleteVolume(ctx context.Context, req *csi.DeleteVol
 			logger.Info("Removed a backing file left without its disk", "filePath", f)
 		}
 	}
-	if err := cs.deleteSourceRecords(ctx, id); err != nil {
+	dirs := make([]string, 0, len(files))
+	for _, f := range files {
+		dirs = append(dirs, path.Dir(f))
+	}
+	if err := cs.deleteSourceRecords(ctx, id, dirs); err != nil {
 		return nil, rdsStatus(err, "DeleteVolume: content-source records", id)
 	}
 	logger.Info("Deleted volume", "filePaths", files, "diskFound", diskFound)
