@@ -41,7 +41,7 @@ test: root-check test-deps build
 ## chaos: the chaos suite at acceptance size: 1,000 lifecycles with 30 s per-call deadlines and 300 with
 ## 3 s deadlines, mixed in one run (16 workers), against rds-sim and rds-csi as processes while RDS kills,
 ## drops, hangs, session limits, disk-full, flapping and driver kills are injected; prints the figures and
-## fails on any non-zero one (20-30 min on 2 cores). RDS_CSI_CHAOS_SEED=<n> reruns a seed.
+## fails on any non-zero one (about 50 min on 2 cores). RDS_CSI_CHAOS_SEED=<n> reruns a seed.
 CHAOS_TIMEOUT ?= 150m
 chaos:
 	RDS_CSI_CHAOS_LIFECYCLES=1000 RDS_CSI_CHAOS_SHORT_LIFECYCLES=300 RDS_CSI_CHAOS_WORKERS=16 \

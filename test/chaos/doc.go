@@ -85,8 +85,8 @@
 // and its effect is exactly where a retry races the attempt it replaces,
 // and where a connection loss splits a two-command step (disk remove, then
 // file remove). Without it (RDS_CSI_CHAOS_LATENCY=none) those windows are
-// microseconds wide and a run finds little: 1,300 lifecycles passed with
-// none where 52 with realistic latency found two driver bugs.
+// microseconds wide and such races practically never show: use none only
+// to separate a latency-dependent finding from the rest.
 //
 // # Figures
 //
