@@ -257,3 +257,24 @@ func TestDeleteVolumeRemovesOrphanedSourceRecordFile(t *testing.T) {
 		t.Fatal("another volume's record file was removed")
 	}
 }
+
+// TestCreateVolumeRaceWithEarlierAdd: the earlier attempt's add finishes
+// between the retry's lookup and its own add (found by the chaos suite):
+// the retry answers a retryable code, never FailedPrecondition, and the
+// next retry gets the volume.
+func TestCreateVolumeRaceWithEarlierAdd(t *testing.T) {
+	h := newHarness(t)
+	req := createReq("raced", gib)
+	id := volumeIDForName("raced")
+	h.fake.SetHook(rdsfake.MethodCreateVolume, func(context.Context) error {
+		h.fake.SetHook(rdsfake.MethodCreateVolume, nil)
+		h.fake.AddVolume(rds.Volume{ID: id, FilePath: rds.FilePathFor(rds.DefaultVolumePath, id), SizeBytes: gib, Exported: true})
+		return nil
+	})
+	_, err := h.cs.CreateVolume(context.Background(), req)
+	wantCode(t, err, codes.Aborted)
+	resp, err := h.cs.CreateVolume(context.Background(), req)
+	if err != nil || resp.GetVolume().GetVolumeId() != id {
+		t.Fatalf("retry: %v, %v", resp, err)
+	}
+}

@@ -123,7 +123,15 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 	var v rds.Volume
 	if sourceID != "" {
 		v, err = cs.createCopy(ctx, "CreateVolume", create)
-	} else if v, err = cs.cfg.RDS.CreateVolume(ctx, create); err != nil {
+	} else if v, err = cs.cfg.RDS.CreateVolume(ctx, create); errors.Is(err, rds.ErrAlreadyExists) {
+		// An earlier attempt's add (its caller gave up, RouterOS did not)
+		// may have finished between our lookup and our add: the disk is
+		// then this request's, and the retry that finds it answers it.
+		if _, gerr := cs.cfg.RDS.GetVolume(ctx, id); gerr == nil {
+			return nil, status.Errorf(codes.Aborted, "CreateVolume %s: an earlier attempt created the disk meanwhile; retry to collect it", id)
+		}
+		err = createStatus(err, "CreateVolume", id)
+	} else if err != nil {
 		err = createStatus(err, "CreateVolume", id)
 	}
 	if err != nil {
