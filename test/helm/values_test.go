@@ -153,7 +153,7 @@ func valueChecks() []valueCheck {
 	secretCheck := func(t *testing.T, r renders) {
 		s := find(t, r.all, "Secret", "rds-ssh-keys")
 		v := readValues(t, allValuesFile)["rds"].(map[string]any)["sshSecret"].(map[string]any)
-		for key, want := range map[string]any{"id_ed25519": v["privateKey"], "host_key.pub": v["hostKey"]} {
+		for key, want := range map[string]any{"rds-private-key": v["privateKey"], "rds-host-key": v["hostKey"]} {
 			enc, _, _ := unstructured.NestedString(s.Object, "data", key)
 			got, err := base64.StdEncoding.DecodeString(enc)
 			if err != nil || string(got) != want {
@@ -162,6 +162,34 @@ func valueChecks() []valueCheck {
 		}
 		if lookup(r.def, "Secret", "rds-csi-ssh") != nil {
 			t.Error("defaults render the SSH Secret: an existing one must be used")
+		}
+	}
+	// The Secret's keys, whatever their names, become the files the
+	// driver's flags name.
+	secretKeysCheck := func(t *testing.T, r renders) {
+		for _, tc := range []struct {
+			objs []*unstructured.Unstructured
+			want []any
+		}{
+			{r.all, []any{
+				map[string]any{"key": "rds-private-key", "path": "id_ed25519"},
+				map[string]any{"key": "rds-host-key", "path": "host_key.pub"},
+			}},
+			{r.def, []any{
+				map[string]any{"key": "id_ed25519", "path": "id_ed25519"},
+				map[string]any{"key": "host_key.pub", "path": "host_key.pub"},
+			}},
+		} {
+			d := find(t, tc.objs, "Deployment", "rds-csi-controller")
+			var items []any
+			for _, v := range podSpec(t, d)["volumes"].([]any) {
+				if vm := v.(map[string]any); vm["name"] == "rds-ssh" {
+					items, _ = vm["secret"].(map[string]any)["items"].([]any)
+				}
+			}
+			if !reflect.DeepEqual(items, tc.want) {
+				t.Errorf("rds-ssh volume items = %v, want %v", items, tc.want)
+			}
 		}
 	}
 	configCheck := func(key, want string) func(t *testing.T, r renders) {
@@ -232,6 +260,8 @@ func valueChecks() []valueCheck {
 		valueCheck{"rds.sshSecret.create", secretCheck},
 		valueCheck{"rds.sshSecret.privateKey", secretCheck},
 		valueCheck{"rds.sshSecret.hostKey", secretCheck},
+		valueCheck{"rds.sshSecret.privateKeyKey", secretKeysCheck},
+		valueCheck{"rds.sshSecret.hostKeyKey", secretKeysCheck},
 		valueCheck{"imagePullSecrets", func(t *testing.T, r renders) {
 			want := []any{map[string]any{"name": "mirror-pull"}}
 			podField("Deployment/rds-csi-controller", "imagePullSecrets", want)(t, r)

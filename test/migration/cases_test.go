@@ -84,7 +84,12 @@ func (c migrationCase) stopBlocks() []string {
 	if c.target == withChart {
 		install = "install-chart"
 	}
-	return []string{"stop-" + string(c.method), "csidriver", "secret-" + string(c.target), install, "cleanup-" + string(c.method)}
+	secret := []string{"secret"}
+	if c.target == withChart {
+		secret = append(secret, "secret-chart")
+	}
+	b := append([]string{"stop-" + string(c.method), "csidriver"}, secret...)
+	return append(b, install, "cleanup-"+string(c.method))
 }
 
 func (c migrationCase) blocks() []string {
@@ -96,12 +101,10 @@ func (c migrationCase) needsHelm() bool {
 	return c.method == viaHelm || c.target == withChart
 }
 
-// secretName is the Secret the new controller must mount.
+// secretName is the Secret the new controller must mount: the earlier one
+// itself, with either install (its keys mapped to the files it reads).
 func (c migrationCase) secretName() string {
-	if c.target == withChart {
-		return "rds-csi-ssh" // the chart's key names: a copy
-	}
-	return "rds-csi-secret" // the earlier Secret itself
+	return "rds-csi-secret"
 }
 
 // collides: the earlier workloads have this driver's names in its namespace
