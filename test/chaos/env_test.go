@@ -109,7 +109,7 @@ func (e *emulator) start() error {
 		return fmt.Errorf("rds-sim#%d does not listen on %s after %s", n, e.addr, startupTimeout)
 	}
 	if p.Exited() {
-		return fmt.Errorf("rds-sim#%d exited during startup: %v (log %s)", n, p.Err(), logPath)
+		return fmt.Errorf("rds-sim#%d exited during startup: %w (log %s)", n, p.Err(), logPath)
 	}
 	return nil
 }
@@ -258,7 +258,7 @@ func (d *driver) start() error {
 		return fmt.Errorf("rds-csi#%d does not answer Probe on %s after %s", n, d.socket, startupTimeout)
 	}
 	if p.Exited() {
-		return fmt.Errorf("rds-csi#%d exited during startup: %v (log %s)", n, p.Err(), logPath)
+		return fmt.Errorf("rds-csi#%d exited during startup: %w (log %s)", n, p.Err(), logPath)
 	}
 	return nil
 }

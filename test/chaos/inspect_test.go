@@ -216,7 +216,7 @@ func (in *inspector) readAfter(t time.Time, budget time.Duration) (rdsState, err
 		}
 		lastErr = err
 		if time.Now().Add(pause).After(deadline) {
-			return rdsState{}, fmt.Errorf("%w for %s: %v", errReadingFailed, budget, lastErr)
+			return rdsState{}, fmt.Errorf("%w for %s: %w", errReadingFailed, budget, lastErr)
 		}
 		time.Sleep(pause)
 	}
