@@ -47,7 +47,10 @@ func (cs *ControllerServer) leftoverFile(ctx context.Context, op, id, filePath s
 	} else if !errors.Is(err, rds.ErrNotFound) {
 		return rdsStatus(err, op, id)
 	}
-	if d, err := cs.cfg.RDS.DiskByFile(ctx, filePath); err == nil {
+	if d, err := cs.cfg.RDS.DiskByFile(ctx, filePath); err == nil && d.ID == id {
+		// The command finished between the two reads.
+		return status.Errorf(codes.Aborted, "%s %s: an earlier attempt's command created the disk meanwhile; retry to collect it", op, id)
+	} else if err == nil {
 		// Another disk's file at the path this name needs: never ours to
 		// touch.
 		return status.Errorf(codes.FailedPrecondition, "%s %s: its backing file %s belongs to the disk %s; inspect it on the RDS", op, id, filePath, d.ID)

@@ -173,6 +173,28 @@ func TestRecordRaceWithEarlierAdd(t *testing.T) {
 	}
 }
 
+// TestLeftoverDiskAppearsBetweenReads: the earlier attempt's command
+// finishes between the lookup by slot and the lookup by file (found by
+// the chaos suite, seed 1796524361165969144): the disk is this request's,
+// so the answer is Aborted (retry to collect it), never FailedPrecondition.
+func TestLeftoverDiskAppearsBetweenReads(t *testing.T) {
+	h := newHarness(t)
+	id := volumeIDForName("v")
+	file := rds.FilePathFor(rds.DefaultVolumePath, id)
+	h.fake.AddFile(file, 0)
+	h.fake.SetHook(rdsfake.MethodDiskByFile, func(context.Context) error {
+		h.fake.SetHook(rdsfake.MethodDiskByFile, nil)
+		h.fake.AddVolume(rds.Volume{ID: id, FilePath: file, SizeBytes: gib, Exported: true})
+		return nil
+	})
+	_, err := h.cs.CreateVolume(context.Background(), createReq("v", gib))
+	wantCode(t, err, codes.Aborted)
+	resp, err := h.cs.CreateVolume(context.Background(), createReq("v", gib))
+	if err != nil || resp.GetVolume().GetVolumeId() != id {
+		t.Fatalf("retry: %v, %v", resp, err)
+	}
+}
+
 // restartController replaces the controller by a new one on the same RDS,
 // as a driver restart does.
 func (h *harness) restartController(t *testing.T) {
