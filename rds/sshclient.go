@@ -133,28 +133,20 @@ func (c *SSHClient) CreateVolume(ctx context.Context, req CreateVolumeRequest) (
 // GetVolume returns the disk with slot id, or ErrNotFound.
 func (c *SSHClient) GetVolume(ctx context.Context, id string) (Volume, error) {
 	cmd, err := getDiskCommand(id)
-	out, err := c.exec(ctx, cmd, err)
-	if err != nil {
-		return Volume{}, err
-	}
-	records, err := ParseRecords(out)
-	if err != nil {
-		return Volume{}, err
-	}
-	for _, r := range records {
-		// The filter is exact, but a record for another slot must never be
-		// taken for this one.
-		if slot, _ := r.Get("slot"); slot == id {
-			return volumeFromRecord(r)
-		}
-	}
-	return Volume{}, fmt.Errorf("%w: disk %q", ErrNotFound, id)
+	return c.findDisk(ctx, cmd, err, "slot", id)
 }
 
 // DiskByFile implements Client.
 func (c *SSHClient) DiskByFile(ctx context.Context, filePath string) (Volume, error) {
 	cmd, err := diskByFileCommand(filePath)
-	out, err := c.exec(ctx, cmd, err)
+	return c.findDisk(ctx, cmd, err, "file-path", filePath)
+}
+
+// findDisk runs a "/disk print detail where <key>=<want>" command and
+// returns the disk whose key is want. The filter is exact, but a record
+// with another value must never be taken for the one asked for.
+func (c *SSHClient) findDisk(ctx context.Context, cmd string, cmdErr error, key, want string) (Volume, error) {
+	out, err := c.exec(ctx, cmd, cmdErr)
 	if err != nil {
 		return Volume{}, err
 	}
@@ -163,11 +155,11 @@ func (c *SSHClient) DiskByFile(ctx context.Context, filePath string) (Volume, er
 		return Volume{}, err
 	}
 	for _, r := range records {
-		if p, _ := r.Get("file-path"); p == filePath {
+		if v, _ := r.Get(key); v == want {
 			return volumeFromRecord(r)
 		}
 	}
-	return Volume{}, fmt.Errorf("%w: no disk uses %q", ErrNotFound, filePath)
+	return Volume{}, fmt.Errorf("%w: no disk with %s %q", ErrNotFound, key, want)
 }
 
 // ListVolumes returns every disk whose slot starts with prefix, in RDS order.

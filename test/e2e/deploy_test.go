@@ -5,8 +5,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/srvlab/rds-csi/test/harness"
 )
@@ -58,7 +55,7 @@ func renderDeploy(t *testing.T, kubectl, root string) *rendered {
 	if err != nil {
 		t.Fatalf("kubectl kustomize %s: %v\n%s", deployOverlay, err, stderr.String())
 	}
-	objs, err := decodeObjects(out)
+	objs, err := harness.DecodeObjects(out)
 	if err != nil {
 		t.Fatalf("kubectl kustomize %s: %v", deployOverlay, err)
 	}
@@ -79,25 +76,6 @@ func renderDeploy(t *testing.T, kubectl, root string) *rendered {
 		t.Fatalf("%s renders no Deployment running rds-csi --mode=controller", deployOverlay)
 	}
 	return r
-}
-
-// decodeObjects splits a multi-document YAML stream into objects.
-func decodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		obj := &unstructured.Unstructured{}
-		err := dec.Decode(&obj.Object)
-		if errors.Is(err, io.EOF) {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(obj.Object) > 0 {
-			objs = append(objs, obj)
-		}
-	}
 }
 
 func isDriverContainer(c corev1.Container) bool {

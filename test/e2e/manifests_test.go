@@ -16,6 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/srvlab/rds-csi/test/harness"
 )
 
 // testManifests: every kustomization under deploy/ (the base, the example
@@ -77,7 +79,7 @@ func kustomizations(t *testing.T, root string) []string {
 // kustomize renders dir with the harness's kubectl and decodes the objects.
 func (c *cluster) kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	objs, err := decodeObjects([]byte(c.kubectl(t, "kustomize", dir)))
+	objs, err := harness.DecodeObjects([]byte(c.kubectl(t, "kustomize", dir)))
 	if err != nil {
 		t.Fatalf("decoding kubectl kustomize %s: %v", dir, err)
 	}
@@ -105,37 +107,12 @@ func (c *cluster) prepareFor(t *testing.T, objs []*unstructured.Unstructured) {
 	}
 	if slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool { return o.GetKind() == "ServiceMonitor" }) {
 		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "servicemonitor-crd.yaml"), []byte(serviceMonitorCRD), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "servicemonitor-crd.yaml"), []byte(harness.ServiceMonitorCRD), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		c.cp.ApplyCRDs(dir)
 	}
 }
-
-// serviceMonitorCRD stands in for the Prometheus operator's CRD: same group,
-// kind and scope, schema left open. It proves the object is routable and
-// well-formed Kubernetes, not the operator's field validation.
-const serviceMonitorCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: servicemonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names:
-    kind: ServiceMonitor
-    listKind: ServiceMonitorList
-    plural: servicemonitors
-    singular: servicemonitor
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-`
 
 // testDriverFlags runs bin/rds-csi with each rendered rds-csi container's
 // arguments plus --help: the flags are parsed in order, so an unknown or

@@ -15,32 +15,6 @@ import (
 	"github.com/srvlab/rds-csi/test/harness"
 )
 
-// serviceMonitorCRD stands in for the Prometheus Operator's CRD, which is
-// not part of the tools build: same group, version, kind and scope, schema
-// left open. It proves the chart's ServiceMonitor is routable and
-// well-formed, not the operator's field validation.
-const serviceMonitorCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: servicemonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names:
-    kind: ServiceMonitor
-    listKind: ServiceMonitorList
-    plural: servicemonitors
-    singular: servicemonitor
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-`
-
 // TestServerDryRun applies every render with server-side apply in dry-run
 // mode to a real kube-apiserver (with the snapshot CRDs and a ServiceMonitor
 // CRD): schemas, unknown fields (server-side apply is strict), immutable
@@ -49,7 +23,7 @@ func TestServerDryRun(t *testing.T) {
 	cp := harness.Start(t, harness.Options{})
 	cp.ApplyCRDs("")
 	crdDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(crdDir, "servicemonitor.yaml"), []byte(serviceMonitorCRD), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(crdDir, "servicemonitor.yaml"), []byte(harness.ServiceMonitorCRD), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cp.ApplyCRDs(crdDir)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/srvlab/rds-csi/rds"
+	"github.com/srvlab/rds-csi/test/harness"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -403,7 +404,7 @@ func (c *cluster) checkInstalled(t *testing.T, tc migrationCase) {
 	case withChart:
 		text = c.helmCmd(t, "-n", newNamespace, "get", "manifest", newRelease)
 		var err error
-		if objs, err = decodeObjects([]byte(text)); err != nil {
+		if objs, err = harness.DecodeObjects([]byte(text)); err != nil {
 			t.Fatalf("decoding the release manifest: %v", err)
 		}
 		if st := c.helmCmd(t, "-n", newNamespace, "status", newRelease); !strings.Contains(st, "STATUS: deployed") {

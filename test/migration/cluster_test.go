@@ -20,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -197,29 +196,11 @@ func (c *cluster) runBlocks(t *testing.T, blocks docBlocks, vars map[string]stri
 func (c *cluster) render(t *testing.T, dir string) ([]*unstructured.Unstructured, string) {
 	t.Helper()
 	out := c.kubectl(t, "kustomize", dir)
-	objs, err := decodeObjects([]byte(out))
+	objs, err := harness.DecodeObjects([]byte(out))
 	if err != nil {
 		t.Fatalf("decoding kubectl kustomize %s: %v", dir, err)
 	}
 	return objs, out
-}
-
-func decodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		obj := &unstructured.Unstructured{}
-		err := dec.Decode(&obj.Object)
-		if errors.Is(err, io.EOF) {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(obj.Object) > 0 {
-			objs = append(objs, obj)
-		}
-	}
 }
 
 var (
