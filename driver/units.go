@@ -231,3 +231,13 @@ func (a unitAttachments) PublishedNodes(slot string) []string {
 }
 
 func (a unitAttachments) Ready() error { return a.shared.Ready() }
+
+// ResolveHandle maps a volume id to its unit's name and slot for the
+// attachment reconciler; ok is false for an id no configured unit holds.
+func (uc *UnitsController) ResolveHandle(id string) (unitName, slot string, ok bool) {
+	u, slot, err := uc.resolve("volume_id", id)
+	if err != nil {
+		return "", "", false
+	}
+	return u.Name, slot, true
+}
