@@ -25,6 +25,9 @@ func (uc *UnitsController) CreateVolume(ctx context.Context, req *csi.CreateVolu
 		return nil, invalidArg("name is required")
 	}
 	params := maps.Clone(req.GetParameters())
+	if params == nil {
+		params = map[string]string{}
+	}
 	pinned, err := uc.pinnedUnit(params)
 	if err != nil {
 		return nil, err
