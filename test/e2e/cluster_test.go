@@ -38,6 +38,11 @@ type cluster struct {
 
 	controller *controller
 	sidecars   []*harness.Process
+	// controllerExtra and provisionerExtra override flags on top of the
+	// usual overrides ("" removes a flag): the multi-RDS scenario's
+	// --rds-config instead of the single-RDS flags, a short capacity poll.
+	controllerExtra  map[string]string
+	provisionerExtra map[string]string
 	root       string // module root (deploy/ lives there)
 	bins       binaries
 }

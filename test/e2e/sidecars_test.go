@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,7 @@ func (c *cluster) startSidecars(t *testing.T) {
 			// and the Pod itself as the owner of the capacity objects
 			// (no ReplicaSet or Deployment exists here).
 			overrides["capacity-ownerref-level"] = "0"
+			maps.Copy(overrides, c.provisionerExtra)
 			bin = c.launcher(t, ctr.Name, map[string]string{"NAMESPACE": c.driverNamespace, "POD_NAME": controllerPod})
 		}
 		args := withArgs(t, ctr.Args, overrides)
