@@ -57,7 +57,7 @@ func TestE2EMultiRDS(t *testing.T) {
 	must(t, err)
 	c.createNode(t, controlPlaneNode)
 	for node, rack := range map[string]string{nodeRackA: "rack-a", nodeRackB: "rack-b"} {
-		c.createNode(t, node)
+		c.createNodeWith(t, node, []string{topologyKey})
 		c.placeNode(t, node, rack)
 	}
 	c.createControllerPod(t)
@@ -111,12 +111,36 @@ func TestE2EMultiRDS(t *testing.T) {
 		t.Errorf("PV node affinity %v: want the rack-b segment", na)
 	}
 	if os.Getenv("RDS_CSI_KUBE_SCHEDULER") != "" {
-		pod, err := c.kube.CoreV1().Pods(testNamespace).Get(ctx, "big-user", metav1.GetOptions{})
-		must(t, err)
+		// The scheduler binds the Pod once its claim is bound (PreBind).
+		var pod *corev1.Pod
+		eventually(t, waitTimeout, "Pod big-user bound to a node", func() (bool, string, error) {
+			var err error
+			pod, err = c.kube.CoreV1().Pods(testNamespace).Get(ctx, "big-user", metav1.GetOptions{})
+			return err == nil && pod.Spec.NodeName != "", "", err
+		})
 		if pod.Spec.NodeName != nodeRackB {
 			t.Errorf("Pod scheduled to %q, want %s (the only node whose RDS has room)", pod.Spec.NodeName, nodeRackB)
 		}
 		t.Logf("kube-scheduler put the Pod on %s; PV %s on unit b", pod.Spec.NodeName, pv.Spec.CSI.VolumeHandle)
+
+		// And the scheduler does read the capacity objects: a claim that
+		// fits on no unit keeps its Pod unschedulable for lack of storage.
+		huge := c.newPVC(t, "huge", "100Gi")
+		huge.Annotations = map[string]string{}
+		c.createPVC(t, huge)
+		c.createPodFor(t, "huge-user", "huge")
+		eventually(t, waitTimeout, "Pod huge-user unschedulable for lack of storage", func() (bool, string, error) {
+			p, err := c.kube.CoreV1().Pods(testNamespace).Get(ctx, "huge-user", metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse {
+					return strings.Contains(cond.Message, "storage"), cond.Message, nil
+				}
+			}
+			return false, "not yet considered", nil
+		})
 	}
 	want["rack-b"] = 20 << 30
 	c.waitCapacity(t, want)
@@ -129,25 +153,23 @@ const (
 	capacityPoll = 5 * time.Second
 )
 
-// placeNode gives a node what its kubelet and node plugin would: the
-// topology label and CSINode topology key (--node-topology), and room for
-// Pods (the scheduler filters nodes without allocatable resources).
+// placeNode gives a node what its kubelet would: the topology label (the
+// node plugin's --node-topology; the CSINode's key is set at creation), room
+// for Pods (the scheduler filters nodes without allocatable resources) and
+// no not-ready taint.
 func (c *cluster) placeNode(t *testing.T, name, rack string) {
 	t.Helper()
 	ctx := context.Background()
-	labels, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{topologyKey: rack}}})
+	// The API server taints new nodes not-ready; the node-lifecycle
+	// controller, which would lift it, does not run here.
+	labels, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{topologyKey: rack}}, "spec": map[string]any{"taints": nil}})
 	must(t, err)
-	_, err = c.kube.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, labels, metav1.PatchOptions{})
+	_, err = c.kube.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, labels, metav1.PatchOptions{})
 	must(t, err)
 	room := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")}
 	status, err := json.Marshal(map[string]any{"status": map[string]any{"capacity": room, "allocatable": room}})
 	must(t, err)
 	_, err = c.kube.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, status, metav1.PatchOptions{}, "status")
-	must(t, err)
-	csiNode, err := c.kube.StorageV1().CSINodes().Get(ctx, name, metav1.GetOptions{})
-	must(t, err)
-	csiNode.Spec.Drivers[0].TopologyKeys = []string{topologyKey}
-	_, err = c.kube.StorageV1().CSINodes().Update(ctx, csiNode, metav1.UpdateOptions{})
 	must(t, err)
 }
 
