@@ -43,8 +43,8 @@ type cluster struct {
 	// --rds-config instead of the single-RDS flags, a short capacity poll.
 	controllerExtra  map[string]string
 	provisionerExtra map[string]string
-	root       string // module root (deploy/ lives there)
-	bins       binaries
+	root             string // module root (deploy/ lives there)
+	bins             binaries
 }
 
 // newCluster renders deploy/, builds the binaries and starts the control

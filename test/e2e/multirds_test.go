@@ -232,4 +232,3 @@ func (c *cluster) dumpOnFailureMulti(t *testing.T) {
 		t.Logf("----- cluster objects -----\n%s", out)
 	})
 }
-
