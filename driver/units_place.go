@@ -43,7 +43,12 @@ const placeBucket = 1 << 30
 // place chooses the unit of a new volume.
 func (uc *UnitsController) place(ctx context.Context, name string, req *csi.CreateVolumeRequest) (*unit, error) {
 	if uc.single() {
-		return uc.units[0], nil
+		// Nothing to choose, and no lookups: the single-RDS driver's
+		// command sequence, unchanged.
+		if u := uc.units[0]; u.reachableFromAny(req.GetAccessibilityRequirements().GetRequisite()) {
+			return u, nil
+		}
+		return nil, status.Errorf(codes.ResourceExhausted, "RDS unit %s is not reachable from any requisite topology of the request", uc.units[0].Name)
 	}
 	if u := uc.remembered(name); u != nil {
 		return u, nil
