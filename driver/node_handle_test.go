@@ -41,8 +41,8 @@ func TestNodeTargetOfHandles(t *testing.T) {
 	}
 	for _, bad := range []string{"B:" + nodeTestVol, "b:c:" + nodeTestVol, "b;reboot:" + nodeTestVol, "b:"} {
 		t.Run("invalid "+bad, func(t *testing.T) {
-			if err := validateHandle("volume_id", bad); status.Code(err) != codes.InvalidArgument {
-				t.Errorf("validateHandle(%q) = %v, want InvalidArgument", bad, err)
+			if err := validateVolumeHandle(bad); status.Code(err) != codes.InvalidArgument {
+				t.Errorf("validateVolumeHandle(%q) = %v, want InvalidArgument", bad, err)
 			}
 		})
 	}

@@ -169,10 +169,10 @@ func nodeTarget(volumeID, managedPrefix string, pub, vol map[string]string) (dev
 // (a validated handle: its slot's NQN).
 func nodeNQN(volumeID string) string { return rds.NQNForHandle(volumeID) }
 
-// validateHandle checks a volume id taken from a node request: a slot, or
-// a unit and a slot (handle.go).
-func validateHandle(field, id string) error {
-	_, _, err := splitHandle(field, id)
+// validateVolumeHandle checks a volume id taken from a node request: a
+// slot, or a unit and a slot (handle.go).
+func validateVolumeHandle(id string) error {
+	_, _, err := splitHandle("volume_id", id)
 	return err
 }
 

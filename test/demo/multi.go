@@ -202,7 +202,7 @@ func (d *demo) outageMulti(ctx context.Context) error {
 		_, err := d.ctrl.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: id})
 		d.say("DeleteVolume %s (on a) → %s: the sidecar retries until a is back.", id, status.Code(err))
 		if status.Code(err) != codes.Unavailable {
-			return fmt.Errorf("DeleteVolume of a volume on a while a is down: %v, want Unavailable", err)
+			return fmt.Errorf("DeleteVolume of a volume on a while a is down: %w, want Unavailable", err)
 		}
 		break
 	}
