@@ -1,18 +1,44 @@
 GO           ?= go
 BIN          := bin
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS      := -X github.com/srvlab/rds-csi/cmd/rds-csi/app.Version=$(VERSION)
+REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# --version prints VERSION and REVISION (passed explicitly: the toolchain's VCS
+# stamp may be off, GOFLAGS=-buildvcs=false). main.* are rds-sim's variables.
+LDFLAGS      := -X github.com/srvlab/rds-csi/cmd/rds-csi/app.Version=$(VERSION) -X main.Version=$(VERSION) \
+                -X github.com/srvlab/rds-csi/cmd/rds-csi/app.Revision=$(REVISION) -X main.Revision=$(REVISION)
 TEST_TIMEOUT ?= 20m
 GOLANGCI_LINT_VERSION ?= v2.15.0
 FUZZTIME     ?= 60s
 
-.PHONY: all build test root-check test-deps tools lint fmt vet bench chaos demo demo-multi e2e fuzz diagram deploy-check clean
+# Images: the names and the tag are set here and nowhere else in the build
+# (the release workflow asks `make image-names`); deploy/base/kustomization.yaml
+# names the same images for the manifests (test/images checks they agree).
+REGISTRY         ?= ghcr.io/srvlab
+IMAGE_TAG        ?= $(VERSION)
+CONTROLLER_IMAGE ?= $(REGISTRY)/rds-csi-controller
+NODE_IMAGE       ?= $(REGISTRY)/rds-csi-node
+ARCH             ?= $(shell $(GO) env GOARCH)
+IMAGES_DIR       ?= $(BIN)/images
+
+.PHONY: all build test root-check test-deps tools lint fmt vet bench chaos demo demo-multi e2e fuzz diagram deploy-check clean images image-names helm-lint
 
 all: build
 
 ## build: the driver and the RDS emulator into bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+## images: the controller and node images as OCI archives in bin/images/ (rds-csi-{controller,node}-<tag>-<arch>.oci.tar),
+## without Docker or a registry: Debian packages via mmdebstrap (cached in ~/.cache/rds-csi/images), umoci.
+## ARCH=arm64 cross-builds (the node image then needs qemu-user-static). See hack/images/build.sh.
+images:
+	VERSION='$(VERSION)' REVISION='$(REVISION)' IMAGE_TAG='$(IMAGE_TAG)' CONTROLLER_IMAGE='$(CONTROLLER_IMAGE)' NODE_IMAGE='$(NODE_IMAGE)' \
+	ARCH='$(ARCH)' OUT_DIR='$(IMAGES_DIR)' GO='$(GO)' GO_LDFLAGS='$(LDFLAGS)' hack/images/build.sh
+
+## image-names: the full references `make images` gives the images, one a line (controller, node)
+image-names:
+	@echo '$(CONTROLLER_IMAGE):$(IMAGE_TAG)'
+	@echo '$(NODE_IMAGE):$(IMAGE_TAG)'
 
 ## test: everything CI runs (-count=1: several suites build and run the
 ## binaries as processes, which the test cache cannot see change). Installs missing test tools, builds (or reuses
@@ -29,8 +55,8 @@ build:
 SERIAL_PKGS := ./test/integration/ ./test/attachment/ ./test/e2e/ ./test/chaos/
 CHAOS_REPORT := $(CURDIR)/$(BIN)/chaos-report.txt
 test: root-check test-deps build
-	@bin_dir="$$(test/tools/build.sh)" && \
-	export RDS_CSI_TOOLS_BIN="$$bin_dir" RDS_CSI_REQUIRE_K8S=1 && \
+	@bin_dir="$$(test/tools/build.sh)" && helm_bin="$$(test/tools/helm.sh)" && \
+	export RDS_CSI_TOOLS_BIN="$$bin_dir" RDS_CSI_HELM="$$helm_bin" RDS_CSI_REQUIRE_K8S=1 && \
 	if [ "$${RDS_CSI_ALLOW_NONROOT:-}" != 1 ]; then export RDS_CSI_REQUIRE_ROOT=1; fi && \
 	RDS_CSI=$(BIN)/rds-csi deploy/check.sh && \
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e /test/integration -e /test/attachment -e /test/e2e -e /test/chaos) && \
@@ -100,6 +126,10 @@ fuzz:
 ## deploy-check: render deploy/, validate the dashboard, cross-check manifest flags and docs/configure.md with the binary
 deploy-check: build
 	RDS_CSI=$(BIN)/rds-csi deploy/check.sh
+
+## helm-lint: helm lint --strict the chart (deploy/helm/rds-csi); helm is built by test/tools/helm.sh (cached)
+helm-lint:
+	@helm_bin="$$(test/tools/helm.sh)" && $$helm_bin lint --strict deploy/helm/rds-csi
 
 ## diagram: regenerate the FSM diagram embedded in docs/architecture.md
 diagram:

@@ -45,9 +45,10 @@ type ControllerConfig struct {
 	// MaxVolumeSize bounds every volume. Zero: DefaultMaxVolumeSize.
 	MaxVolumeSize int64
 	// CopyTimeout is the RDS client's bound on one copy-from (snapshot,
-	// clone, restore). A copy target's backing file seen without its disk
-	// for longer than this is taken for the remains of a dead copy. Zero:
-	// rds.DefaultCopyTimeout.
+	// clone, restore), the longest any of our commands may run. A target's
+	// backing file without its disk, created longer ago than this (by the
+	// RDS clock), is taken for the remains of a dead command
+	// (controller_leftover.go). Zero: rds.DefaultCopyTimeout.
 	CopyTimeout time.Duration
 	// Logger is the fallback logger; RPCs log through the logger the gRPC
 	// interceptor puts in their context.
@@ -64,11 +65,9 @@ type ControllerServer struct {
 	cfg   ControllerConfig
 	locks *VolumeLocks
 	caps  []*csi.ControllerServiceCapability
-	now   func() time.Time // ages partial copies; tests replace it
-	// copies runs copy-from work detached from the RPC that asked for it;
-	// partials remembers copy targets seen as a file without a disk.
-	copies   *copyTracker
-	partials partialCopies
+	now   func() time.Time // ages running copies; tests replace it
+	// copies runs copy-from work detached from the RPC that asked for it.
+	copies *copyTracker
 }
 
 // WaitCopies blocks until every copy started by this server has ended.

@@ -53,41 +53,11 @@ func (cs *ControllerServer) createCopy(ctx context.Context, op string, req rds.C
 	}
 	cs.copies.collect(req.ID, c)
 	if errors.Is(err, rds.ErrAlreadyExists) {
-		return cs.partialCopy(ctx, op, req, err)
+		// The target's file without its disk and no copy of ours into it.
+		return rds.Volume{}, cs.leftoverFile(ctx, op, req.ID, req.FilePath, err)
 	}
 	if err != nil {
-		return rds.Volume{}, createStatus(err, op, req.ID)
-	}
-	cs.partials.forget(req.ID)
-	return v, nil
-}
-
-// partialCopy handles a copy refused because its backing file exists
-// without a disk and no copy of this process writes it (see
-// partialCopies). Until the file has been seen for longer than the copy
-// timeout it is a copy that may still run on the RDS: Aborted, retry
-// later. After that it is dead, and removed so that the next attempt
-// starts the copy afresh. Only req.FilePath is ever removed: this
-// request's own target, named by the pure id, never another file.
-func (cs *ControllerServer) partialCopy(ctx context.Context, op string, req rds.CreateVolumeRequest, cause error) (rds.Volume, error) {
-	logger := cs.logger(ctx).WithValues("copyInto", req.ID, "filePath", req.FilePath)
-	age := cs.partials.seen(req.ID, cs.now())
-	if age <= cs.cfg.CopyTimeout {
-		return rds.Volume{}, status.Errorf(codes.Aborted,
-			"%s %s: its backing file %s exists without a disk: a copy started earlier may still be running on the RDS (seen for %s; taken for dead after the copy timeout %s); retry later: %v",
-			op, req.ID, req.FilePath, age.Round(time.Second), cs.cfg.CopyTimeout, cause)
-	}
-	// The disk may have appeared since the add was refused.
-	if _, err := cs.cfg.RDS.GetVolume(ctx, req.ID); err == nil {
-		cs.partials.forget(req.ID)
-		return rds.Volume{}, status.Errorf(codes.Aborted, "%s %s: the copy finished meanwhile; retry to collect it", op, req.ID)
-	} else if !errors.Is(err, rds.ErrNotFound) {
 		return rds.Volume{}, rdsStatus(err, op, req.ID)
 	}
-	if err := cs.cfg.RDS.DeleteVolume(ctx, req.ID, req.FilePath); err != nil {
-		return rds.Volume{}, rdsStatus(err, op+": removing the remains of a dead copy", req.ID)
-	}
-	cs.partials.forget(req.ID)
-	logger.Info("Removed the backing file of a copy that never finished", "seenFor", age)
-	return rds.Volume{}, status.Errorf(codes.Aborted, "%s %s: removed the remains of a copy that never finished; retry to copy again", op, req.ID)
+	return v, nil
 }

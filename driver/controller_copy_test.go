@@ -149,49 +149,6 @@ func TestDeleteWhileCopying(t *testing.T) {
 	wantCode(t, err, codes.Aborted)
 }
 
-// TestPartialCopyFile: the copy target's file exists without its disk and
-// this process runs no copy into it (an earlier process's copy, or a copy
-// the RDS never finished). Aborted while a copy could still be writing it;
-// once seen for longer than the copy timeout, removed, then copied afresh.
-func TestPartialCopyFile(t *testing.T) {
-	h := newHarness(t)
-	src := h.mustCreate(t, "src", gib)
-	id, _ := snapshotIDFor("s", src.GetVolumeId())
-	partial := rds.FilePathFor(rds.DefaultVolumePath, id)
-	h.fake.AddFile(partial, 0)
-	other := rds.FilePathFor(rds.DefaultVolumePath, "pvc-unrelated")
-	h.fake.AddFile(other, 0)
-
-	first := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
-	now := first
-	h.cs.now = func() time.Time { return now }
-	req := &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: src.GetVolumeId()}
-	for _, after := range []time.Duration{0, time.Minute, rds.DefaultCopyTimeout} {
-		now = first.Add(after)
-		_, err := h.cs.CreateSnapshot(context.Background(), req)
-		wantCode(t, err, codes.Aborted)
-		if !hasFile(h, partial) {
-			t.Fatalf("the partial file was removed after %s, within the copy timeout", after)
-		}
-	}
-	now = first.Add(rds.DefaultCopyTimeout + time.Second) // past the copy timeout since first seen
-	_, err := h.cs.CreateSnapshot(context.Background(), req)
-	wantCode(t, err, codes.Aborted)
-	if hasFile(h, partial) {
-		t.Fatal("the dead copy's file is still there")
-	}
-	if !hasFile(h, other) {
-		t.Fatal("an unrelated file was removed")
-	}
-	snap, err := h.cs.CreateSnapshot(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if snap.GetSnapshot().GetSnapshotId() != id || !snap.GetSnapshot().GetReadyToUse() {
-		t.Fatalf("snapshot %v", snap.GetSnapshot())
-	}
-}
-
 func hasFile(h *harness, p string) bool {
 	for _, f := range h.fake.Files() {
 		if f == p {

@@ -79,7 +79,6 @@ func (cs *ControllerServer) CreateSnapshot(ctx context.Context, req *csi.CreateS
 		if sid.SourceVolumeID != src {
 			return nil, status.Errorf(codes.AlreadyExists, "snapshot name %q is taken by %s of volume %s", name, v.ID, sid.SourceVolumeID)
 		}
-		cs.partials.forget(v.ID)
 		logger.V(2).Info("Snapshot exists; answering the retry with it", "existingID", v.ID)
 		return cs.snapshotResponse(ctx, v, sid)
 	}

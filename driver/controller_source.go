@@ -81,15 +81,19 @@ func (cs *ControllerServer) recordSource(ctx context.Context, volumeID, dir, key
 	req := rds.CreateVolumeRequest{ID: sourceRecordID(volumeID, key), FilePath: rds.FilePathFor(dir, sourceRecordID(volumeID, key)), SizeBytes: sourceRecordBytes}
 	_, err = cs.cfg.RDS.CreateVolume(ctx, req)
 	if errors.Is(err, rds.ErrAlreadyExists) {
-		// The record's own file without its disk (an interrupted delete):
-		// the name is the record's, no disk uses it; replace it.
-		if _, gerr := cs.cfg.RDS.GetVolume(ctx, req.ID); !errors.Is(gerr, rds.ErrNotFound) {
-			return rdsStatus(errors.Join(err, gerr), "CreateVolume: content-source record", req.ID)
+		// Our lookup saw no record; the record's name holds the source's
+		// hash, so a disk by that name now is this very record, made by an
+		// earlier attempt's add that outlived its caller.
+		_, gerr := cs.cfg.RDS.GetVolume(ctx, req.ID)
+		switch {
+		case gerr == nil:
+			return nil
+		case !errors.Is(gerr, rds.ErrNotFound):
+			return rdsStatus(gerr, "CreateVolume: content-source record", req.ID)
 		}
-		if rerr := cs.cfg.RDS.RemoveFile(ctx, req.FilePath); rerr != nil {
-			return rdsStatus(rerr, "CreateVolume: stale content-source record file", req.ID)
-		}
-		_, err = cs.cfg.RDS.CreateVolume(ctx, req)
+		// Its file without its disk: an add still running, or the remains
+		// of one (or of an interrupted delete).
+		return cs.leftoverFile(ctx, "CreateVolume: content-source record", req.ID, req.FilePath, err)
 	}
 	if err != nil {
 		return rdsStatus(err, "CreateVolume: content-source record", req.ID)

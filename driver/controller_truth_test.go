@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -209,10 +210,16 @@ func TestCreateVolumeRetryMustMatchOrigin(t *testing.T) {
 		}
 	})
 
-	t.Run("a record file left without its disk is replaced", func(t *testing.T) {
+	t.Run("a dead record file left without its disk is replaced", func(t *testing.T) {
 		id := volumeIDForName("stale-record")
 		rec := sourceRecordID(id, sourceKey(snapshotSource(s1)))
-		h.fake.AddFile(rds.FilePathFor(rds.DefaultVolumePath, rec), mib)
+		file := rds.FilePathFor(rds.DefaultVolumePath, rec)
+		h.fake.AddFile(file, mib)
+		// Older than any command may run (controller_leftover_test.go
+		// covers the young and the restart cases).
+		h.fake.SetFileCreated(file, time.Now().Add(-rds.DefaultCopyTimeout-time.Minute))
+		_, err := h.cs.CreateVolume(context.Background(), withSource("stale-record", snapshotSource(s1), nil))
+		wantCode(t, err, codes.Aborted) // removed; the retry creates it
 		if _, err := h.cs.CreateVolume(context.Background(), withSource("stale-record", snapshotSource(s1), nil)); err != nil {
 			t.Fatalf("CreateVolume over a stale record file: %v", err)
 		}

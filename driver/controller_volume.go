@@ -89,7 +89,6 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 		if err := cs.sameOrigin(ctx, existing, params.VolumePath, req.GetVolumeContentSource()); err != nil {
 			return nil, err
 		}
-		cs.partials.forget(id)
 		logger.V(2).Info("Volume exists; answering the retry with it", "sizeBytes", existing.SizeBytes)
 		return resp(existing), nil
 	case !errors.Is(err, rds.ErrNotFound):
@@ -124,15 +123,11 @@ func (cs *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVol
 	if sourceID != "" {
 		v, err = cs.createCopy(ctx, "CreateVolume", create)
 	} else if v, err = cs.cfg.RDS.CreateVolume(ctx, create); errors.Is(err, rds.ErrAlreadyExists) {
-		// An earlier attempt's add (its caller gave up, RouterOS did not)
-		// may have finished between our lookup and our add: the disk is
-		// then this request's, and the retry that finds it answers it.
-		if _, gerr := cs.cfg.RDS.GetVolume(ctx, id); gerr == nil {
-			return nil, status.Errorf(codes.Aborted, "CreateVolume %s: an earlier attempt created the disk meanwhile; retry to collect it", id)
-		}
-		err = createStatus(err, "CreateVolume", id)
+		// No disk but its file: an earlier attempt's add still running
+		// (its caller gave up, RouterOS did not), or its dead remains.
+		err = cs.leftoverFile(ctx, "CreateVolume", id, create.FilePath, err)
 	} else if err != nil {
-		err = createStatus(err, "CreateVolume", id)
+		err = rdsStatus(err, "CreateVolume", id)
 	}
 	if err != nil {
 		return nil, err
@@ -190,17 +185,6 @@ func fitsExisting(v rds.Volume, cr *csi.CapacityRange) error {
 			v.ID, v.SizeBytes, cr.GetRequiredBytes(), cr.GetLimitBytes())
 	}
 	return nil
-}
-
-// createStatus maps a failed rds CreateVolume. The caller holds the id's
-// lock and saw no disk, so "already exists" means a backing file without a
-// disk (left over by an interrupted delete, or someone else's): never
-// overwrite it, tell the operator.
-func createStatus(err error, op, id string) error {
-	if errors.Is(err, rds.ErrAlreadyExists) {
-		return status.Errorf(codes.FailedPrecondition, "%s %s: %v (a backing file without a disk? inspect it on the RDS)", op, id, err)
-	}
-	return rdsStatus(err, op, id)
 }
 
 // DeleteVolume implements csi.ControllerServer: idempotent; refuses a

@@ -112,38 +112,3 @@ func (t *copyTracker) wait(ctx context.Context, op *copyOp) (rds.Volume, error, 
 // Wait blocks until every copy of this process has ended (tests and
 // shutdown; copies end when the RDS answers or the connection closes).
 func (t *copyTracker) Wait() { t.wg.Wait() }
-
-// partialCopies remembers since when this process has seen a copy target's
-// backing file without its disk, no copy of its own running. Such a file is
-// a copy still running on the RDS for an earlier attempt (of a process that
-// restarted, or one whose command timed out), or the remains of a copy the
-// RDS never finished (it restarted mid-copy). Only time tells them apart:
-// once the file has been seen for longer than the copy timeout, no copy can
-// still be writing it, and the file, which lies at this request's own
-// path and was made by this driver, is removed so the copy can start over.
-type partialCopies struct {
-	mu    sync.Mutex
-	first map[string]time.Time
-}
-
-// seen records id's partial file and returns how long it has been seen.
-func (p *partialCopies) seen(id string, now time.Time) time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.first == nil {
-		p.first = map[string]time.Time{}
-	}
-	first, ok := p.first[id]
-	if !ok {
-		p.first[id] = now
-		return 0
-	}
-	return now.Sub(first)
-}
-
-// forget drops id (its disk appeared, or its file was removed).
-func (p *partialCopies) forget(id string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.first, id)
-}

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: the tools the
 # node tests run for real (losetup, mount, mkfs.ext4/xfs, blkid, resize2fs,
-# xfs_growfs) and the OpenSSH client the emulator test drives. Idempotent:
+# xfs_growfs), the OpenSSH client the emulator test drives, and what
+# test/images needs to build the images without Docker (mmdebstrap, umoci)
+# and run them (runc: the OCI runtime containerd uses, and one that works on
+# cgroup v1/hybrid hosts, where crun 1.8 refuses). Idempotent:
 # does nothing when everything is present. Needs root for apt-get.
 set -euo pipefail
 
@@ -15,6 +18,9 @@ command -v mkfs.xfs   >/dev/null || need+=(xfsprogs)
 command -v xfs_growfs >/dev/null || need+=(xfsprogs)
 command -v ssh        >/dev/null || need+=(openssh-client)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v umoci      >/dev/null || need+=(umoci)
+command -v runc       >/dev/null || need+=(runc)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

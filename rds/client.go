@@ -80,6 +80,9 @@ type Client interface {
 	// DeleteVolume removes the disk and then its backing file. Both being
 	// already absent is success (idempotent).
 	DeleteVolume(ctx context.Context, id string, filePath string) error
+	// DiskByFile returns the disk whose backing file is filePath (any
+	// disk, not only this driver's), or ErrNotFound.
+	DiskByFile(ctx context.Context, filePath string) (Volume, error)
 	// ListFiles returns the regular files directly or indirectly under dir
 	// (a clean absolute path), directories left out.
 	ListFiles(ctx context.Context, dir string) ([]File, error)
@@ -90,6 +93,10 @@ type Client interface {
 	// Clock reads the RDS's own clock, in UTC: what file creation times are
 	// compared with, so that an age never depends on the controller's clock.
 	Clock(ctx context.Context) (time.Time, error)
+	// BootTime returns when the RDS last started, by its own clock, in UTC
+	// (to a few seconds): a file created before it cannot be the target of
+	// a command still running, since no command outlives a restart.
+	BootTime(ctx context.Context) (time.Time, error)
 	// PoolCapacity returns size and free bytes of the pool holding volumePath
 	// (the mount point named by its first path component).
 	PoolCapacity(ctx context.Context, volumePath string) (Capacity, error)

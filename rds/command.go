@@ -122,6 +122,14 @@ func getDiskCommand(id string) (string, error) {
 	return checkCommand("/disk print detail where slot=" + filterValue(id))
 }
 
+// diskByFileCommand: /disk print detail where file-path="<path>".
+func diskByFileCommand(filePath string) (string, error) {
+	if err := ValidatePath(filePath); err != nil {
+		return "", err
+	}
+	return checkCommand("/disk print detail where file-path=" + quoted(filePath))
+}
+
 // listDisksCommand: /disk print detail where slot~"<prefix>". The operator is
 // a regex match anywhere in the slot, so callers filter the answer by
 // strings.HasPrefix as well.

@@ -521,7 +521,7 @@ func (t *sshTransport) open(ctx context.Context, c *sshConn, slot *sessionSlot) 
 	select {
 	case o := <-result:
 		var refused *ssh.OpenChannelError
-		if o.err != nil && !(errors.As(o.err, &refused) && refused.Reason == ssh.ResourceShortage) {
+		if o.err != nil && (!errors.As(o.err, &refused) || refused.Reason != ssh.ResourceShortage) {
 			slot.release()
 		}
 		return o.sess, o.err

@@ -151,6 +151,25 @@ func (c *SSHClient) GetVolume(ctx context.Context, id string) (Volume, error) {
 	return Volume{}, fmt.Errorf("%w: disk %q", ErrNotFound, id)
 }
 
+// DiskByFile implements Client.
+func (c *SSHClient) DiskByFile(ctx context.Context, filePath string) (Volume, error) {
+	cmd, err := diskByFileCommand(filePath)
+	out, err := c.exec(ctx, cmd, err)
+	if err != nil {
+		return Volume{}, err
+	}
+	records, err := ParseRecords(out)
+	if err != nil {
+		return Volume{}, err
+	}
+	for _, r := range records {
+		if p, _ := r.Get("file-path"); p == filePath {
+			return volumeFromRecord(r)
+		}
+	}
+	return Volume{}, fmt.Errorf("%w: no disk uses %q", ErrNotFound, filePath)
+}
+
 // ListVolumes returns every disk whose slot starts with prefix, in RDS order.
 func (c *SSHClient) ListVolumes(ctx context.Context, prefix string) ([]Volume, error) {
 	cmd, err := listDisksCommand(prefix)

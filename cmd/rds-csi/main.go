@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,21 +15,32 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/srvlab/rds-csi/cmd/rds-csi/app"
+	"github.com/srvlab/rds-csi/cmd/rds-csi/buildinfo"
 )
 
-func main() { os.Exit(run()) }
+func main() { os.Exit(run(os.Args[0], os.Args[1:], os.Stdout)) }
 
-// run returns the exit code, so that deferred cleanup runs before os.Exit.
-func run() int {
-	fs := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
+// run returns the exit code, so that deferred cleanup runs before os.Exit;
+// name, args and stdout are parameters so tests can drive the flag handling.
+func run(name string, args []string, stdout io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	klog.InitFlags(fs)
 	var cfg app.Config
 	cfg.RegisterFlags(fs)
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	// Not part of app.Config: it is answered before validation, so that
+	// `rds-csi --version` works without any other flag (image checks, support).
+	version := fs.Bool("version", false, "print the version, revision and Go version, then exit")
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *version {
+		if _, err := fmt.Fprintln(stdout, buildinfo.Line("rds-csi", app.Version, app.Revision)); err != nil {
+			return 1
+		}
+		return 0
 	}
 	if err := cfg.Validate(); err != nil {
 		klog.ErrorS(err, "Invalid configuration")

@@ -16,16 +16,25 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/srvlab/rds-csi/cmd/rds-csi/buildinfo"
 	"github.com/srvlab/rds-csi/rds/sim"
 )
 
+// Version and Revision are what --version prints; set with
+// -ldflags "-X main.Version=... -X main.Revision=..." as the Makefile does.
+// An empty Revision falls back to the toolchain's VCS stamp, if any.
+var (
+	Version  = "dev"
+	Revision = ""
+)
+
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is main without the exit, so tests can drive the flag handling.
-// Exit codes: 0 success or --help, 1 runtime failure, 2 bad flags.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// Exit codes: 0 success, --help or --version, 1 runtime failure, 2 bad flags.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer klog.Flush()
 	fs := flag.NewFlagSet("rds-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,6 +52,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", 0, "session channels open at once per SSH connection; more are refused with \"too many sessions\" (0: unlimited)")
 	fs.StringVar(&copyRate, "copy-rate", "0", "speed of /disk add copy-from in `bytes` per second, with K/M/G/T suffix (0: instant)")
 	fs.DurationVar(&cfg.FlapAfter, "flap-after", 0, "close every SSH connection this `duration` after its handshake (0: off)")
+	version := fs.Bool("version", false, "print the version, revision and Go version, then exit")
 	klog.InitFlags(fs)
 	fs.Usage = func() {
 		_, _ = fmt.Fprintf(fs.Output(), "Usage: rds-sim --data-dir DIR --authorized-keys FILE [flags]\n\n"+
@@ -54,6 +64,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *version {
+		if _, err := fmt.Fprintln(stdout, buildinfo.Line("rds-sim", Version, Revision)); err != nil {
+			return 1
+		}
+		return 0
 	}
 	if fs.NArg() > 0 {
 		_, _ = fmt.Fprintf(stderr, "rds-sim: unexpected arguments %q\n", fs.Args())

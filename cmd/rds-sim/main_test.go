@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,7 +54,7 @@ func TestBadFlags(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			if code := run(context.Background(), tc.args, &stderr); code != 2 {
+			if code := run(context.Background(), tc.args, io.Discard, &stderr); code != 2 {
 				t.Errorf("exit %d, want 2", code)
 			}
 			if !strings.Contains(stderr.String(), tc.want) {
@@ -62,8 +63,24 @@ func TestBadFlags(t *testing.T) {
 		})
 	}
 	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--help"}, &stderr); code != 0 || !strings.Contains(stderr.String(), "-authorized-keys") {
+	if code := run(context.Background(), []string{"--help"}, io.Discard, &stderr); code != 0 || !strings.Contains(stderr.String(), "-authorized-keys") {
 		t.Errorf("--help: exit %d, %q", code, stderr.String())
+	}
+}
+
+// TestVersionFlag: --version needs none of the required flags, prints
+// "rds-sim <Version> (...)" on stdout and exits 0.
+func TestVersionFlag(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--version"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d, want 0; stderr %q", code, stderr.String())
+	}
+	f := strings.Fields(stdout.String())
+	if len(f) < 2 || f[0] != "rds-sim" || f[1] != Version {
+		t.Errorf("stdout %q does not start with %q", stdout.String(), "rds-sim "+Version)
+	}
+	if !strings.Contains(stdout.String(), runtime.Version()) {
+		t.Errorf("stdout %q lacks the Go version", stdout.String())
 	}
 }
 
@@ -73,7 +90,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--authorized-keys", e.AuthorizedKeysPath}, &stderr)
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--authorized-keys", e.AuthorizedKeysPath}, io.Discard, &stderr)
 	}()
 	time.Sleep(200 * time.Millisecond)
 	cancel()
@@ -107,7 +124,7 @@ func TestPartialFaultFlags(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan int, 1)
 			var stderr bytes.Buffer
-			go func() { done <- run(ctx, args, &stderr) }()
+			go func() { done <- run(ctx, args, io.Discard, &stderr) }()
 			defer func() {
 				cancel()
 				if code := <-done; code != 0 {

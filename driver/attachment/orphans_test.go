@@ -40,7 +40,7 @@ func vsc(name, driverName, snapshotHandle, sourceVolume string) *unstructured.Un
 type orphanWorld struct {
 	e                             *env
 	om                            *metrics.Orphan
-	owned, young, ownedSnap       []string // slots that must never be reported
+	owned, young                  []string // slots that must never be reported
 	unexported, exported, records []string // orphan disks
 	snapOrphan                    string
 	file, youngFile, foreignFile  string

@@ -22,7 +22,7 @@ func TestEvaluate(t *testing.T) {
 		p.Controllers = []device.Controller{{Name: "nvme0", State: ctrlState}}
 		return p
 	}
-	dev := uint64(unix.Mkdev(259, 1))
+	dev := unix.Mkdev(259, 1)
 	onDev := &mount.MountInfo{Major: 259, Minor: 1, MountOptions: []string{"rw"}, SuperOptions: []string{"rw"}}
 	fsVol := Volume{ID: testVol, NQN: testNQN, StagingPath: "/staging", Target: &device.Target{NQN: testNQN}}
 	blockVol := Volume{ID: testVol, NQN: testNQN, Block: true, Target: &device.Target{NQN: testNQN}}
@@ -51,7 +51,7 @@ func TestEvaluate(t *testing.T) {
 			want: []string{ReasonDeviceMissing}},
 		{name: "staging not mounted", f: facts{vol: fsVol, path: live, devRdev: dev},
 			want: []string{ReasonStagingNotMounted}},
-		{name: "staging on a renumbered device", f: facts{vol: fsVol, path: live, devRdev: uint64(unix.Mkdev(259, 3)), staging: onDev},
+		{name: "staging on a renumbered device", f: facts{vol: fsVol, path: live, devRdev: unix.Mkdev(259, 3), staging: onDev},
 			want: []string{ReasonStagingDeviceStale}, contains: "259:1"},
 		{name: "read-only after an error", f: facts{vol: fsVol, path: live, devRdev: dev,
 			staging: &mount.MountInfo{Major: 259, Minor: 1, MountOptions: []string{"rw"}, SuperOptions: []string{"rw", "emergency_ro"}}},
@@ -59,7 +59,7 @@ func TestEvaluate(t *testing.T) {
 		{name: "read-only on purpose", f: facts{vol: Volume{ID: testVol, NQN: testNQN, StagingPath: "/s", ReadOnly: true}, path: live, devRdev: dev,
 			staging: &mount.MountInfo{Major: 259, Minor: 1, MountOptions: []string{"ro"}, SuperOptions: []string{"ro"}}}},
 		{name: "block target bound to a stale device", f: facts{vol: blockVol, path: live, devRdev: dev,
-			targets: []targetFact{{path: "/t", mounted: true, rdev: uint64(unix.Mkdev(259, 9))}}},
+			targets: []targetFact{{path: "/t", mounted: true, rdev: unix.Mkdev(259, 9)}}},
 			want: []string{ReasonPublishedDeviceStale}},
 		{name: "lost path: the staging mount cannot be compared", f: facts{vol: fsVol, path: with(device.PathDead, "dead"), staging: onDev},
 			want: []string{ReasonPathLost}},

@@ -199,7 +199,7 @@ func (s *Store) writeFile(name string, data []byte) error {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
+	defer func() { _ = os.Remove(tmp) }() // after a successful rename there is nothing left to remove
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err

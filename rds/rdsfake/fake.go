@@ -34,6 +34,8 @@ const (
 	MethodListFiles    Method = "ListFiles"
 	MethodRemoveFile   Method = "RemoveFile"
 	MethodClock        Method = "Clock"
+	MethodBootTime     Method = "BootTime"
+	MethodDiskByFile   Method = "DiskByFile"
 )
 
 // Granularity is the allocation unit: every size is rounded up to it.
@@ -81,6 +83,8 @@ type Fake struct {
 	// Now dates new files (their RDS creation-time); nil means time.Now.
 	// Set it before use, not concurrently with calls.
 	Now func() time.Time
+	// booted is what BootTime answers: zero until Reboot.
+	booted time.Time
 }
 
 var _ rds.Client = (*Fake)(nil)
@@ -337,6 +341,24 @@ func (f *Fake) GetVolume(ctx context.Context, id string) (rds.Volume, error) {
 	return v, nil
 }
 
+// DiskByFile implements rds.Client.
+func (f *Fake) DiskByFile(ctx context.Context, filePath string) (rds.Volume, error) {
+	if err := f.enter(ctx, MethodDiskByFile, filePath); err != nil {
+		return rds.Volume{}, err
+	}
+	if err := rds.ValidatePath(filePath); err != nil {
+		return rds.Volume{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range f.order {
+		if v, ok := f.disks[id]; ok && v.FilePath == filePath {
+			return v, nil
+		}
+	}
+	return rds.Volume{}, fmt.Errorf("no disk uses %s: %w", filePath, rds.ErrNotFound)
+}
+
 // ListVolumes implements rds.Client.
 func (f *Fake) ListVolumes(ctx context.Context, prefix string) ([]rds.Volume, error) {
 	if err := f.enter(ctx, MethodListVolumes, prefix); err != nil {
@@ -519,6 +541,26 @@ func (f *Fake) Clock(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return f.now(), nil
+}
+
+// BootTime implements rds.Client: the time of the last Reboot (zero
+// before the first: the fake has been up since before any file).
+func (f *Fake) BootTime(ctx context.Context) (time.Time, error) {
+	if err := f.enter(ctx, MethodBootTime, ""); err != nil {
+		return time.Time{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.booted, nil
+}
+
+// Reboot records an RDS restart now (by Now): disks and files stay, as on
+// the RDS, and BootTime answers the new start.
+func (f *Fake) Reboot() {
+	now := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.booted = now
 }
 
 // RemoveDisk drops a disk behind the client's back, leaving its backing

@@ -39,6 +39,8 @@ func (s *Server) execute(ctx context.Context, log klog.Logger, cmd *command) (st
 		return "  name: " + s.cfg.Identity + "\r\n", nil
 	case verbClockPrint:
 		return clockPrint(s.now()), nil
+	case verbResourcePrint:
+		return resourcePrint(s.now().Sub(s.booted)), nil
 	}
 	return "", cliError(msgInternal)
 }

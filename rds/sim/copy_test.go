@@ -13,8 +13,9 @@ import (
 	"github.com/srvlab/rds-csi/rds/sim/simtest"
 )
 
-func copyCmd(src, slot, path string) string {
-	return "/disk add type=file copy-from=[find slot=" + src + "] file-path=" + path + " slot=" + slot
+// copyCmd copies the tests' source disk pvc-src into slot at path.
+func copyCmd(slot, path string) string {
+	return "/disk add type=file copy-from=[find slot=pvc-src] file-path=" + path + " slot=" + slot
 }
 
 // TestSlowCopy checks the mid-copy model of doc.go: while a copy runs,
@@ -33,7 +34,7 @@ func TestSlowCopy(t *testing.T) {
 
 	c := e.Dial(t)
 	start := time.Now()
-	done := startExec(c, copyCmd("pvc-src", "pvc-copy", "/storage-pool/copy.img"))
+	done := startExec(c, copyCmd("pvc-copy", "/storage-pool/copy.img"))
 	waitFor(t, "the copy's target file", func() bool { _, err := os.Lstat(target); return err == nil })
 
 	var done2 <-chan error
@@ -54,14 +55,14 @@ func TestSlowCopy(t *testing.T) {
 		{name: "file listed", cmd: `/file print detail where name~"copy"`, want: "name=storage-pool/copy.img", contains: true},
 		{name: "same file", cmd: addCmd("pvc-other", "/storage-pool/copy.img", "1G"), exit: 1, want: "failure: file already exists\r\n"},
 		{name: "same slot", cmd: addCmd("pvc-copy", "/storage-pool/other.img", "1M"), exit: 1, want: "failure: disk with such slot already exists\r\n"},
-		{name: "same slot and file", cmd: copyCmd("pvc-src", "pvc-copy", "/storage-pool/copy.img"), exit: 1, want: "failure: disk with such slot already exists\r\n"},
-		{name: "copy onto the same file", cmd: copyCmd("pvc-src", "pvc-copy3", "/storage-pool/copy.img"), exit: 1, want: "failure: file already exists\r\n"},
+		{name: "same slot and file", cmd: copyCmd("pvc-copy", "/storage-pool/copy.img"), exit: 1, want: "failure: disk with such slot already exists\r\n"},
+		{name: "copy onto the same file", cmd: copyCmd("pvc-copy3", "/storage-pool/copy.img"), exit: 1, want: "failure: file already exists\r\n"},
 		{name: "set finds nothing", cmd: "/disk set [find slot=pvc-copy] nvme-tcp-export=yes", exit: 1, want: "failure: no such item\r\n"},
 		{name: "file in use", cmd: `/file remove [find name="storage-pool/copy.img"]`, exit: 1, want: "failure: file is in use by a disk\r\n"},
 		{name: "space is taken", cmd: addCmd("pvc-big", "/storage-pool/big.img", "641M"), exit: 1, want: "failure: not enough space\r\n"},
 		{name: "other add", cmd: addCmd("pvc-b", "/storage-pool/b.img", "64M"), want: ""},
 		{name: "second copy runs alongside", before: func(t *testing.T) {
-			done2 = startExec(c, copyCmd("pvc-src", "pvc-copy2", "/storage-pool/copy2.img"))
+			done2 = startExec(c, copyCmd("pvc-copy2", "/storage-pool/copy2.img"))
 			waitFor(t, "the second copy's target file", func() bool {
 				_, err := os.Lstat(filepath.Join(e.DataDir, "storage-pool/copy2.img"))
 				return err == nil
@@ -153,7 +154,7 @@ func TestCopyRateAtRunTime(t *testing.T) {
 			}
 			slot := "pvc-" + strings.ReplaceAll(tc.name, " ", "-")
 			start := time.Now()
-			mustRun(t, e, copyCmd("pvc-src", slot, "/storage-pool/"+slot+".img"), "")
+			mustRun(t, e, copyCmd(slot, "/storage-pool/"+slot+".img"), "")
 			if d := time.Since(start); d < tc.min || d > tc.max {
 				t.Errorf("copy took %v, want between %v and %v", d, tc.min, tc.max)
 			}
@@ -168,7 +169,7 @@ func TestRestartMidCopyLeavesFileWithoutDisk(t *testing.T) {
 	e := simtest.Start(t, simtest.WithCopyRate(1<<10)) // never finishes here
 	mustRun(t, e, addCmd("pvc-src", "/storage-pool/src.img", "1G"), "")
 	c := e.Dial(t)
-	cmd := copyCmd("pvc-src", "pvc-copy", "/storage-pool/copy.img")
+	cmd := copyCmd("pvc-copy", "/storage-pool/copy.img")
 	done := startExec(c, cmd)
 	target := filepath.Join(e.DataDir, "storage-pool/copy.img")
 	waitFor(t, "the copy's target file", func() bool { _, err := os.Lstat(target); return err == nil })

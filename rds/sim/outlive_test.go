@@ -57,7 +57,7 @@ func TestCommandsOutliveTheirCaller(t *testing.T) {
 		}
 	}
 	const copyRate = 64 << 20 // 2 s for the 128 MiB source
-	copyAdd := copyCmd("pvc-src", "pvc-new", "/storage-pool/new.img")
+	copyAdd := copyCmd("pvc-new", "/storage-pool/new.img")
 	plainAdd := addCmd("pvc-new", "/storage-pool/new.img", "1G")
 	for _, tc := range []struct {
 		name string

@@ -18,6 +18,7 @@ const (
 	verbFileRemove
 	verbIdentityPrint
 	verbClockPrint
+	verbResourcePrint
 )
 
 // verbSpec says what a command accepts.
@@ -70,6 +71,9 @@ var (
 			}},
 			"clock": {children: map[string]*menuNode{
 				"print": {spec: &verbSpec{verb: verbClockPrint}},
+			}},
+			"resource": {children: map[string]*menuNode{
+				"print": {spec: &verbSpec{verb: verbResourcePrint}},
 			}},
 		}},
 	}}

@@ -29,6 +29,7 @@ type Server struct {
 	hostKey ssh.Signer
 	sshCfg  *ssh.ServerConfig
 	now     func() time.Time // creation-time of new files; replaced by golden tests
+	booted  time.Time        // the emulator's "boot": its uptime counts from here
 	rnd     func() float64   // latency draws
 
 	// ctx ends on Close; every connection's context derives from it, and
@@ -102,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 		store:   st,
 		hostKey: hostKey,
 		now:     time.Now,
+		booted:  time.Now(),
 		rnd:     rand.Float64,
 		conns:   map[net.Conn]context.CancelFunc{},
 	}

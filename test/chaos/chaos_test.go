@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // config is the run's size and seed, from the environment (see doc.go).
@@ -110,13 +112,13 @@ func TestChaos(t *testing.T) {
 	s.fault.Store("none")
 	s.events.printf("seed %d; rerun: %s", cfg.Seed, cfg.rerun(30*time.Minute))
 
-	keys := newSSHKeys(t, dir)
-	s.sim = &emulator{tb: t, addr: freeAddr(t), control: freeAddr(t), dir: dir, keys: keys, copyRate: cfg.CopyRate,
+	keys := procs.NewSSHKeys(t, dir)
+	s.sim = &emulator{tb: t, addr: procs.FreeAddr(t), control: procs.FreeAddr(t), dir: dir, keys: keys, copyRate: cfg.CopyRate,
 		extra: []string{"--latency=" + cfg.Latency}}
 	if err := s.sim.start(); err != nil {
 		t.Fatal(err)
 	}
-	hostKey, err := emulatorHostKey(s.sim.dataDir(), filepath.Join(dir, "host_key.pub"))
+	hostKey, err := procs.EmulatorHostKey(s.sim.dataDir(), filepath.Join(dir, "host_key.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,11 +302,11 @@ func endChecks(s *suite) {
 		}
 		s.events.printf("faults at the end: %v", f)
 	}
-	if p := s.sim.current(); p.exited() {
-		s.find.add(finding{Fig: figIncomplete, Text: fmt.Sprintf("%s is not running at the end: %v", p.name, p.waitErr)})
+	if p := s.sim.current(); p.Exited() {
+		s.find.add(finding{Fig: figIncomplete, Text: fmt.Sprintf("%s is not running at the end: %v", p.Name, p.Err())})
 	}
-	if p, _ := s.drv.current(); p.exited() {
-		s.find.add(finding{Fig: figIncomplete, Text: fmt.Sprintf("%s is not running at the end: %v", p.name, p.waitErr)})
+	if p, _ := s.drv.current(); p.Exited() {
+		s.find.add(finding{Fig: figIncomplete, Text: fmt.Sprintf("%s is not running at the end: %v", p.Name, p.Err())})
 	}
 }
 
@@ -341,7 +343,7 @@ func report(t *testing.T, s *suite, r reportData) {
 	}
 	fmt.Fprintf(&b, "faults injected:     %d: %s\n", s.faults.total(), s.faults.String())
 	fmt.Fprintf(&b, "processes:           rds-sim started %d times, rds-csi started %d times (final %s up %s)\n",
-		len(s.sim.logFiles()), len(s.drv.logFiles()), drvProc.name, time.Since(drvStart).Round(time.Second))
+		len(s.sim.logFiles()), len(s.drv.logFiles()), drvProc.Name, time.Since(drvStart).Round(time.Second))
 	fmt.Fprintf(&b, "RDS readings:        %d\n", s.insp.count())
 	if r.gErr == nil {
 		fmt.Fprintf(&b, "go_goroutines:       baseline %d, end %d (tolerance +%d)\n", r.baseline, r.finalG, cfg.Tolerance)

@@ -8,9 +8,10 @@
 // # What runs
 //
 // TestMain builds bin/rds-sim and bin/rds-csi (plain go build, never -race:
-// their timing is part of what is measured) into a temporary directory, as
-// test/integration does. TestChaos starts the emulator (--copy-rate so that
-// a copy takes 0.5-3 s: sizes of 256 MiB-1.5 GiB, sparse, at 512 MiB/s;
+// their timing is part of what is measured) into a temporary directory
+// through test/procs, as test/integration does. TestChaos starts the
+// emulator (--copy-rate so that a copy takes 0.5-3 s: sizes of
+// 256 MiB-1.5 GiB, sparse, at 512 MiB/s;
 // --latency=realistic by default, see below) and
 // the driver (--mode=controller, --rds-copy-timeout=20s so that a copy cut
 // off by an RDS restart is cleaned up in bounded time, --rds-command-timeout=10s

@@ -4,17 +4,12 @@ package chaos
 
 import (
 	"bufio"
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,83 +18,19 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"golang.org/x/crypto/ssh"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // startupTimeout bounds a child's startup (listening, answering Probe): far
 // above the tens of ms it takes, for a loaded machine.
 const startupTimeout = 20 * time.Second
 
-// sshKeys is the driver's client key and the emulator's authorized_keys.
-type sshKeys struct {
-	clientKey      string // OpenSSH private key, mode 0600 (--rds-private-key)
-	authorizedKeys string // the client's public key (--authorized-keys)
-	signer         ssh.Signer
-}
-
-// newSSHKeys writes a fresh ed25519 client key pair into dir.
-func newSSHKeys(tb testing.TB, dir string) sshKeys {
-	tb.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "rds-csi chaos test")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	k := sshKeys{
-		clientKey:      filepath.Join(dir, "id_ed25519"),
-		authorizedKeys: filepath.Join(dir, "authorized_keys"),
-		signer:         signer,
-	}
-	if err := os.WriteFile(k.clientKey, pem.EncodeToMemory(block), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(k.authorizedKeys, ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	return k
-}
-
-// emulatorHostKey reads the host key the emulator created in its data
-// directory: its public half, and written as an OpenSSH line to out (for
-// --rds-host-key).
-func emulatorHostKey(dataDir, out string) (ssh.PublicKey, error) {
-	data, err := os.ReadFile(filepath.Join(dataDir, "ssh_host_ed25519_key"))
-	if err != nil {
-		return nil, fmt.Errorf("emulator host key: %w", err)
-	}
-	signer, err := ssh.ParsePrivateKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("emulator host key: %w", err)
-	}
-	if err := os.WriteFile(out, ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
-		return nil, err
-	}
-	return signer.PublicKey(), nil
-}
-
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return addr
-}
+// killTimeout bounds how long a child takes to be reaped after SIGKILL.
+const killTimeout = 10 * time.Second
 
 // waitStartup checks cond at once and then every interval until it holds or
 // startupTimeout has passed.
@@ -124,12 +55,12 @@ type emulator struct {
 	addr     string
 	control  string
 	dir      string
-	keys     sshKeys
+	keys     procs.SSHKeys
 	copyRate string
 	extra    []string // more flags of every start
 
 	mu     sync.Mutex
-	proc   *proc
+	proc   *procs.Proc
 	starts int
 	logs   []string
 }
@@ -145,10 +76,10 @@ func (e *emulator) start() error {
 	logPath := filepath.Join(e.dir, fmt.Sprintf("rds-sim-%d.log", n))
 	e.logs = append(e.logs, logPath)
 	e.mu.Unlock()
-	p, err := startProc(e.tb, fmt.Sprintf("rds-sim#%d", n), logPath, simBin, append([]string{
+	p, err := procs.Start(e.tb, fmt.Sprintf("rds-sim#%d", n), logPath, simBin, append([]string{
 		"--listen=" + e.addr,
 		"--data-dir=" + e.dataDir(),
-		"--authorized-keys=" + e.keys.authorizedKeys,
+		"--authorized-keys=" + e.keys.AuthorizedKeys,
 		"--control=" + e.control,
 		"--copy-rate=" + e.copyRate,
 	}, e.extra...)...)
@@ -159,7 +90,7 @@ func (e *emulator) start() error {
 	e.proc = p
 	e.mu.Unlock()
 	up := func() bool {
-		if p.exited() {
+		if p.Exited() {
 			return true
 		}
 		c, err := net.DialTimeout("tcp", e.addr, 200*time.Millisecond)
@@ -177,13 +108,13 @@ func (e *emulator) start() error {
 	if !waitStartup(20*time.Millisecond, up) {
 		return fmt.Errorf("rds-sim#%d does not listen on %s after %s", n, e.addr, startupTimeout)
 	}
-	if p.exited() {
-		return fmt.Errorf("rds-sim#%d exited during startup: %v (log %s)", n, p.waitErr, logPath)
+	if p.Exited() {
+		return fmt.Errorf("rds-sim#%d exited during startup: %w (log %s)", n, p.Err(), logPath)
 	}
 	return nil
 }
 
-func (e *emulator) current() *proc {
+func (e *emulator) current() *procs.Proc {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.proc
@@ -196,7 +127,7 @@ func (e *emulator) logFiles() []string {
 }
 
 // kill9 kills the running emulator with SIGKILL and waits until it is gone.
-func (e *emulator) kill9() error { return e.current().kill9() }
+func (e *emulator) kill9() error { return e.current().Kill9(killTimeout) }
 
 // controlClient is short: the control endpoint is on loopback.
 var controlClient = &http.Client{Timeout: 5 * time.Second}
@@ -248,7 +179,7 @@ type driver struct {
 	http     *http.Client
 
 	mu        sync.Mutex
-	proc      *proc
+	proc      *procs.Proc
 	starts    int
 	startedAt time.Time
 	logs      []string
@@ -257,12 +188,12 @@ type driver struct {
 // newDriver prepares the driver and its one gRPC client connection (a
 // channel that reconnects within a second after a driver restart, as the
 // sidecars' connection does).
-func newDriver(tb testing.TB, dir, rdsAddr string, keys sshKeys, hostKey string, copyTimeout time.Duration) (*driver, error) {
+func newDriver(tb testing.TB, dir, rdsAddr string, keys procs.SSHKeys, hostKey string, copyTimeout time.Duration) (*driver, error) {
 	d := &driver{
 		tb:          tb,
 		dir:         dir,
 		socket:      filepath.Join(dir, "csi.sock"),
-		metricsAddr: freeAddr(tb),
+		metricsAddr: procs.FreeAddr(tb),
 		// No keep-alive: an idle scrape connection would be a goroutine
 		// of the driver that the goroutine figure counts.
 		http: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
@@ -271,7 +202,7 @@ func newDriver(tb testing.TB, dir, rdsAddr string, keys sshKeys, hostKey string,
 		"--mode=controller",
 		"--endpoint=unix://" + d.socket,
 		"--rds-address=" + rdsAddr,
-		"--rds-private-key=" + keys.clientKey,
+		"--rds-private-key=" + keys.ClientKey,
 		"--rds-host-key=" + hostKey,
 		"--metrics-address=" + d.metricsAddr,
 		"--rds-copy-timeout=" + copyTimeout.String(),
@@ -307,7 +238,7 @@ func (d *driver) start() error {
 	logPath := filepath.Join(d.dir, fmt.Sprintf("rds-csi-%d.log", n))
 	d.logs = append(d.logs, logPath)
 	d.mu.Unlock()
-	p, err := startProc(d.tb, fmt.Sprintf("rds-csi#%d", n), logPath, csiBin, d.args...)
+	p, err := procs.Start(d.tb, fmt.Sprintf("rds-csi#%d", n), logPath, csiBin, d.args...)
 	if err != nil {
 		return err
 	}
@@ -317,22 +248,22 @@ func (d *driver) start() error {
 	// The socket of the killed process may still be there: only an answer
 	// tells that this process serves.
 	answers := func() bool {
-		if p.exited() {
+		if p.Exited() {
 			return true
 		}
-		_, err := d.probe()
+		_, err := procs.Probe(d.identity)
 		return err == nil
 	}
 	if !waitStartup(50*time.Millisecond, answers) {
 		return fmt.Errorf("rds-csi#%d does not answer Probe on %s after %s", n, d.socket, startupTimeout)
 	}
-	if p.exited() {
-		return fmt.Errorf("rds-csi#%d exited during startup: %v (log %s)", n, p.waitErr, logPath)
+	if p.Exited() {
+		return fmt.Errorf("rds-csi#%d exited during startup: %w (log %s)", n, p.Err(), logPath)
 	}
 	return nil
 }
 
-func (d *driver) current() (*proc, time.Time) {
+func (d *driver) current() (*procs.Proc, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.proc, d.startedAt
@@ -346,22 +277,12 @@ func (d *driver) logFiles() []string {
 
 func (d *driver) kill9() error {
 	p, _ := d.current()
-	return p.kill9()
+	return p.Kill9(killTimeout)
 }
 
-// probe calls Identity.Probe over the socket.
-func (d *driver) probe() (ready bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	resp, err := d.identity.Probe(ctx, &csi.ProbeRequest{})
-	if err != nil {
-		return false, err
-	}
-	return resp.GetReady().GetValue(), nil
-}
-
+// ready is Probe answering ready=true: connected to the RDS.
 func (d *driver) ready() bool {
-	r, err := d.probe()
+	r, err := procs.Probe(d.identity)
 	return err == nil && r
 }
 

@@ -94,7 +94,7 @@ func (e *eventLog) printf(format string, args ...any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	fmt.Fprintf(e.f, "%s +%7.2fs %s\n", now.Format("15:04:05.000"), now.Sub(e.start).Seconds(), fmt.Sprintf(format, args...))
+	_, _ = fmt.Fprintf(e.f, "%s +%7.2fs %s\n", now.Format("15:04:05.000"), now.Sub(e.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 // counter is a set of named counts.
@@ -110,12 +110,6 @@ func (c *counter) add(k string, n int) {
 		c.m = map[string]int{}
 	}
 	c.m[k] += n
-}
-
-func (c *counter) get(k string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[k]
 }
 
 func (c *counter) total() int {

@@ -63,7 +63,7 @@ func (in *injector) apply(kind string) {
 	switch kind {
 	case faultRDSKill:
 		pause := in.between(500*time.Millisecond, 5*time.Second)
-		s.events.printf("fault %s: kill -9 %s, restart after %s", kind, sim.current().name, pause)
+		s.events.printf("fault %s: kill -9 %s, restart after %s", kind, sim.current().Name, pause)
 		if err := sim.kill9(); err != nil {
 			in.fail(kind, err)
 		}
@@ -79,10 +79,10 @@ func (in *injector) apply(kind string) {
 				return
 			}
 			if p := sim.current(); p != nil {
-				_ = p.kill9()
+				_ = p.Kill9(killTimeout)
 			}
 		}
-		s.events.printf("fault %s: %s up", kind, sim.current().name)
+		s.events.printf("fault %s: %s up", kind, sim.current().Name)
 	case faultDrop:
 		s.events.printf("fault %s: POST /drop", kind)
 		if err := sim.controlDo("POST", "/drop", ""); err != nil {
@@ -108,7 +108,7 @@ func (in *injector) apply(kind string) {
 	case faultDriverKill:
 		pause := in.between(0, time.Second)
 		p, _ := s.drv.current()
-		s.events.printf("fault %s: kill -9 %s, restart after %s", kind, p.name, pause)
+		s.events.printf("fault %s: kill -9 %s, restart after %s", kind, p.Name, pause)
 		if err := s.drv.kill9(); err != nil {
 			in.fail(kind, err)
 		}
@@ -123,11 +123,11 @@ func (in *injector) apply(kind string) {
 				return
 			}
 			if p, _ := s.drv.current(); p != nil {
-				_ = p.kill9()
+				_ = p.Kill9(killTimeout)
 			}
 		}
 		p, _ = s.drv.current()
-		s.events.printf("fault %s: %s up", kind, p.name)
+		s.events.printf("fault %s: %s up", kind, p.Name)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/srvlab/rds-csi/rds"
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // The suite reads the RDS state itself, over its own SSH connection, never
@@ -177,10 +178,10 @@ type inspector struct {
 	readings int
 }
 
-func newInspector(addr string, keys sshKeys, hostKey ssh.PublicKey) *inspector {
+func newInspector(addr string, keys procs.SSHKeys, hostKey ssh.PublicKey) *inspector {
 	return &inspector{addr: addr, cfg: &ssh.ClientConfig{
 		User:            "admin",
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(keys.signer)},
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(keys.Signer)},
 		HostKeyCallback: ssh.FixedHostKey(hostKey),
 		Timeout:         3 * time.Second,
 	}}
@@ -215,7 +216,7 @@ func (in *inspector) readAfter(t time.Time, budget time.Duration) (rdsState, err
 		}
 		lastErr = err
 		if time.Now().Add(pause).After(deadline) {
-			return rdsState{}, fmt.Errorf("%w for %s: %v", errReadingFailed, budget, lastErr)
+			return rdsState{}, fmt.Errorf("%w for %s: %w", errReadingFailed, budget, lastErr)
 		}
 		time.Sleep(pause)
 	}

@@ -20,6 +20,9 @@ import (
 //     controller's service account (so deploy's RBAC is what allows them).
 //   - leader-election-namespace: in a Pod the sidecars take it from their
 //     service-account mount, which does not exist here.
+//   - http-endpoint: dropped; deploy gives each sidecar a fixed port for
+//     its metrics and health, which in a Pod is its own, but here every
+//     sidecar shares this machine's network with other test runs.
 //   - retry-interval-*: the scenarios wait for retries after a refusal
 //     (attach) or an outage (provision); a short cap keeps those waits in
 //     seconds while running the same code path as the shipped 30 s cap.
@@ -28,6 +31,7 @@ func (c *cluster) sidecarOverrides() map[string]string {
 		"csi-address":               c.controller.Socket,
 		"kubeconfig":                c.cp.KubeconfigFor(c.driverUser),
 		"leader-election-namespace": c.driverNamespace,
+		"http-endpoint":             "",
 		"retry-interval-start":      "500ms",
 		"retry-interval-max":        "5s",
 		"v":                         "4",

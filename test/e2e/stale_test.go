@@ -132,7 +132,7 @@ func (c *cluster) testStaleAttachment(t *testing.T) {
 	// Point 2: no delete under a live attachment, stale or not.
 	conn, err := grpc.NewClient("unix://"+c.controller.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	must(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ctl := csi.NewControllerClient(conn)
 	rpc := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 30*time.Second) }
 	rctx, cancel := rpc()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/srvlab/rds-csi/cmd/rds-csi/app"
 	"github.com/srvlab/rds-csi/rds/sim/simtest"
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // stopTimeout bounds how long the driver may take to stop at cleanup.
@@ -85,7 +86,7 @@ func Start(t testing.TB, env *simtest.Env, opts ...Option) *Driver {
 	cfg.RDSHostKey = env.HostKeyPath
 	cfg.MetricsAddress = ""
 	if s.metrics {
-		cfg.MetricsAddress = FreeLoopbackAddr(t)
+		cfg.MetricsAddress = procs.FreeAddr(t)
 	}
 	for _, f := range s.configure {
 		f(&cfg)

@@ -2,7 +2,6 @@ package inproc
 
 import (
 	"context"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -50,20 +49,4 @@ func waitForSocket(t testing.TB, socket string, done <-chan error) {
 		}
 		time.Sleep(pollInterval)
 	}
-}
-
-// FreeLoopbackAddr returns 127.0.0.1:<port> of a port that was free a
-// moment ago. The port could be taken before the caller binds it; on a
-// test machine that is rare enough to accept for the metrics listener.
-func FreeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/srvlab/rds-csi/fsm"
 	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // envFullBackoff=1 adds the production schedule (see the package doc).
@@ -85,9 +86,9 @@ func TestReconnectBackoffSchedule(t *testing.T) {
 			if s.full && os.Getenv(envFullBackoff) != "1" {
 				t.Skipf("set %s=1 to measure the production schedule (about 80 s)", envFullBackoff)
 			}
-			dir := shortTempDir(t)
-			keys := newSSHKeys(t, dir)
-			sim := newEmulator(dir, freeAddr(t), keys)
+			dir := procs.ShortTempDir(t)
+			keys := procs.NewSSHKeys(t, dir)
+			sim := newEmulator(dir, procs.FreeAddr(t), keys)
 			// rds-sim creates its host key on its first start: run it once
 			// so the driver can pin the key, then hand the port over.
 			sim.start(t)
@@ -164,9 +165,9 @@ func TestReconnectAfterStableConnection(t *testing.T) {
 	if os.Getenv(envFullBackoff) != "1" {
 		t.Skipf("set %s=1 to run it (holds a connection for %s)", envFullBackoff, fsm.DefaultStableAfter)
 	}
-	dir := shortTempDir(t)
-	keys := newSSHKeys(t, dir)
-	sim := newEmulator(dir, freeAddr(t), keys)
+	dir := procs.ShortTempDir(t)
+	keys := procs.NewSSHKeys(t, dir)
+	sim := newEmulator(dir, procs.FreeAddr(t), keys)
 	sim.start(t)
 	drv := startDriver(t, dir, sim.addr, keys, sim.hostKeyFile(t))
 	drv.waitReady(t)

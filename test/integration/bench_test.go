@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // BenchmarkProbe is Identity.Probe as a sidecar sees it: over the unix
@@ -14,9 +16,9 @@ import (
 // driver's interceptor. The in-process counterparts are
 // driver.BenchmarkProbe and fsm.BenchmarkConnected.
 func BenchmarkProbe(b *testing.B) {
-	dir := shortTempDir(b)
-	keys := newSSHKeys(b, dir)
-	sim := newEmulator(dir, freeAddr(b), keys)
+	dir := procs.ShortTempDir(b)
+	keys := procs.NewSSHKeys(b, dir)
+	sim := newEmulator(dir, procs.FreeAddr(b), keys)
 	sim.start(b)
 	drv := startDriver(b, dir, sim.addr, keys, sim.hostKeyFile(b))
 	drv.waitReady(b)

@@ -4,10 +4,10 @@
 // CSI unix socket (Identity.Probe) and the metrics address (/metrics,
 // /readyz).
 //
-// TestMain builds both binaries once into a temporary directory. Every child
-// runs in its own process group, dies with the test binary (Pdeathsig) and is
-// killed in t.Cleanup; its log is kept in a file and printed when the test
-// fails.
+// TestMain builds both binaries once into a temporary directory; test/procs
+// builds and starts them. Every child runs in its own process group, dies
+// with the test binary (Pdeathsig) and is killed in t.Cleanup; its log is
+// kept in a file and printed when the test fails.
 //
 // The timing assertions are acceptance measurements with explicit
 // tolerances; every measured interval is logged, so `go test -v` shows the

@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -14,12 +13,14 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // driver is bin/rds-csi in controller mode, seen from outside: the CSI
 // socket and the metrics address.
 type driver struct {
-	proc        *proc
+	proc        *procs.Proc
 	socket      string
 	metricsAddr string
 	rdsAddr     string
@@ -31,11 +32,11 @@ type driver struct {
 // startDriver runs rds-csi against the RDS at rdsAddr, pinning the host key
 // in hostKey, and returns once its CSI socket answers Probe (ready or not).
 // extra flags come last and so override the defaults set here.
-func startDriver(tb testing.TB, dir, rdsAddr string, keys sshKeys, hostKey string, extra ...string) *driver {
+func startDriver(tb testing.TB, dir, rdsAddr string, keys procs.SSHKeys, hostKey string, extra ...string) *driver {
 	tb.Helper()
 	rdsArgs := []string{
 		"--rds-address=" + rdsAddr,
-		"--rds-private-key=" + keys.clientKey,
+		"--rds-private-key=" + keys.ClientKey,
 		"--rds-host-key=" + hostKey,
 	}
 	return startDriverWith(tb, dir, rdsAddr, append(rdsArgs, extra...)...)
@@ -47,7 +48,7 @@ func startDriverWith(tb testing.TB, dir, rdsAddr string, args ...string) *driver
 	tb.Helper()
 	d := &driver{
 		socket:      filepath.Join(dir, "csi.sock"),
-		metricsAddr: freeAddr(tb),
+		metricsAddr: procs.FreeAddr(tb),
 		rdsAddr:     rdsAddr,
 		http:        &http.Client{Timeout: time.Second},
 	}
@@ -61,7 +62,7 @@ func startDriverWith(tb testing.TB, dir, rdsAddr string, args ...string) *driver
 
 	// Connect only once the socket exists: a gRPC channel whose first dial
 	// fails waits out its own reconnect backoff (1 s) before trying again.
-	listening := func() bool { return d.proc.exited() || d.socketExists() }
+	listening := func() bool { return d.proc.Exited() || d.socketExists() }
 	if _, ok := pollUntil(time.Now(), startupTimeout, listening); !ok {
 		tb.Fatalf("rds-csi has not created %s after %s", d.socket, startupTimeout)
 	}
@@ -74,41 +75,30 @@ func startDriverWith(tb testing.TB, dir, rdsAddr string, args ...string) *driver
 	d.controller = csi.NewControllerClient(conn)
 
 	answers := func() bool {
-		if d.proc.exited() {
+		if d.proc.Exited() {
 			return true // reported below
 		}
-		_, err := d.probe()
+		_, err := procs.Probe(d.identity)
 		return err == nil
 	}
 	if _, ok := pollUntil(time.Now(), startupTimeout, answers); !ok {
 		tb.Fatalf("rds-csi does not answer Probe on %s after %s", d.socket, startupTimeout)
 	}
-	if d.proc.exited() {
-		tb.Fatalf("rds-csi exited during startup: %v", d.proc.waitErr)
+	if d.proc.Exited() {
+		tb.Fatalf("rds-csi exited during startup: %v", d.proc.Err())
 	}
 	return d
-}
-
-// probe calls Identity.Probe over the socket.
-func (d *driver) probe() (ready bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	resp, err := d.identity.Probe(ctx, &csi.ProbeRequest{})
-	if err != nil {
-		return false, err
-	}
-	return resp.GetReady().GetValue(), nil
 }
 
 // ready is Probe answering ready=true; notReady is Probe answering
 // ready=false. An RPC error is neither: an outage must never make Probe fail.
 func (d *driver) ready() bool {
-	r, err := d.probe()
+	r, err := procs.Probe(d.identity)
 	return err == nil && r
 }
 
 func (d *driver) notReady() bool {
-	r, err := d.probe()
+	r, err := procs.Probe(d.identity)
 	return err == nil && !r
 }
 
@@ -118,7 +108,7 @@ func (d *driver) waitReady(tb testing.TB) time.Duration {
 	tb.Helper()
 	took, ok := pollUntil(time.Now(), startupTimeout, d.ready)
 	if !ok {
-		r, err := d.probe()
+		r, err := procs.Probe(d.identity)
 		tb.Fatalf("Probe not ready after %s: ready=%v err=%v", took, r, err)
 	}
 	return took

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 const (
@@ -46,10 +47,10 @@ const (
 // It runs by default and takes about 70 s: the dials come from the
 // emulator's GET /connections (acceptedAt, handshakeAt, closedAt).
 func TestFlappingRDS(t *testing.T) {
-	dir := shortTempDir(t)
-	keys := newSSHKeys(t, dir)
-	sim := newEmulator(dir, freeAddr(t), keys)
-	sim.control = freeAddr(t)
+	dir := procs.ShortTempDir(t)
+	keys := procs.NewSSHKeys(t, dir)
+	sim := newEmulator(dir, procs.FreeAddr(t), keys)
+	sim.control = procs.FreeAddr(t)
 	sim.args = []string{"--flap-after=" + flapAfter.String()}
 	sim.start(t)
 	hostKey := sim.hostKeyFile(t)

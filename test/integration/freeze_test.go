@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // TestProbeAfterEmulatorFreeze: SIGSTOP on the emulator leaves every TCP
@@ -36,9 +37,9 @@ func TestProbeAfterEmulatorFreeze(t *testing.T) {
 			flags: []string{"--rds-health-interval=500ms", "--rds-health-timeout=1s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := shortTempDir(t)
-			keys := newSSHKeys(t, dir)
-			sim := newEmulator(dir, freeAddr(t), keys)
+			dir := procs.ShortTempDir(t)
+			keys := procs.NewSSHKeys(t, dir)
+			sim := newEmulator(dir, procs.FreeAddr(t), keys)
 			sim.start(t)
 			drv := startDriver(t, dir, sim.addr, keys, sim.hostKeyFile(t), tc.flags...)
 			drv.waitReady(t)

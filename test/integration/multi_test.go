@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/google/uuid"
+
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // Several RDS units (issue 13), with the binaries as processes: two rds-sim
@@ -63,10 +65,10 @@ func slotOf(id string) string {
 }
 
 // writeRDSConfig writes the two-unit configuration.
-func writeRDSConfig(t *testing.T, path string, keys sshKeys, a, b *emulator) {
+func writeRDSConfig(t *testing.T, path string, keys procs.SSHKeys, a, b *emulator) {
 	t.Helper()
 	unit := func(name string, e *emulator) string {
-		return fmt.Sprintf("- name: %s\n  address: %s\n  privateKey: %s\n  hostKey: %s\n", name, e.addr, keys.clientKey, e.hostKeyFile(t))
+		return fmt.Sprintf("- name: %s\n  address: %s\n  privateKey: %s\n  hostKey: %s\n", name, e.addr, keys.ClientKey, e.hostKeyFile(t))
 	}
 	if err := os.WriteFile(path, []byte("units:\n"+unit("default", a)+unit("b", b)), 0o600); err != nil {
 		t.Fatal(err)
@@ -80,15 +82,15 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func TestSeveralRDSUnits(t *testing.T) {
-	dir := shortTempDir(t)
-	keys := newSSHKeys(t, dir)
+	dir := procs.ShortTempDir(t)
+	keys := procs.NewSSHKeys(t, dir)
 	var emus []*emulator
 	for _, u := range []struct{ name, capacity string }{{"a", "100G"}, {"b", "60G"}} {
 		d := filepath.Join(dir, u.name)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		e := newEmulator(d, freeAddr(t), keys)
+		e := newEmulator(d, procs.FreeAddr(t), keys)
 		e.args = []string{"--capacity=" + u.capacity}
 		if l := os.Getenv("RDS_CSI_MULTI_LATENCY"); l != "" {
 			e.args = append(e.args, "--latency="+l) // e.g. realistic: hardware-like create times
@@ -116,7 +118,7 @@ func TestSeveralRDSUnits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d1.proc.stop()
+	d1.proc.Stop()
 	t.Logf("single-RDS volume %s, snapshot %s", legacy.GetVolumeId(), legacySnap.GetSnapshot().GetSnapshotId())
 
 	// The same A as unit "default" (legacy: bare ids), next to unit b.
@@ -223,7 +225,7 @@ func TestSeveralRDSUnits(t *testing.T) {
 		before := measure(10)
 		a.kill9(t)
 		waitUnits(map[string]float64{"default": 0})
-		ready, err := d.probe()
+		ready, err := procs.Probe(d.identity)
 		if err != nil || !ready {
 			t.Errorf("Probe with b connected: ready=%v err=%v, want ready", ready, err)
 		}
@@ -249,7 +251,7 @@ func TestSeveralRDSUnits(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(string(body), "[-]rds default") || !strings.Contains(string(body), "[+]rds b") {
 			t.Errorf("/readyz?verbose: %d %q", resp.StatusCode, body)
 		}
-		log, _ := os.ReadFile(d.proc.logPath)
+		log, _ := os.ReadFile(d.proc.LogPath)
 		if !strings.Contains(string(log), `reason="RDSDisconnected" action="RDSConnection/default" note="RDS default (`+a.addr) {
 			t.Errorf("no RDSDisconnected event naming unit default in the log")
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/srvlab/rds-csi/fsm"
 	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // envLongOutages=1 adds the 60 s and 120 s outages of TestRecoveryAfterOutage.
@@ -49,9 +50,9 @@ func TestRecoveryAfterOutage(t *testing.T) {
 			if tc.long && os.Getenv(envLongOutages) != "1" {
 				t.Skipf("set %s=1 to run the %s outage", envLongOutages, tc.outage)
 			}
-			dir := shortTempDir(t)
-			keys := newSSHKeys(t, dir)
-			sim := newEmulator(dir, freeAddr(t), keys)
+			dir := procs.ShortTempDir(t)
+			keys := procs.NewSSHKeys(t, dir)
+			sim := newEmulator(dir, procs.FreeAddr(t), keys)
 			sim.start(t)
 			drv := startDriver(t, dir, sim.addr, keys, sim.hostKeyFile(t))
 			drv.waitReady(t)

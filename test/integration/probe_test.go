@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/srvlab/rds-csi/metrics"
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // notReadyBound is issue 3's bound from a dead RDS process to Probe
@@ -37,9 +38,9 @@ func TestProbeAfterEmulatorKill(t *testing.T) {
 		{name: "restart after two failed redials", failedRedials: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := shortTempDir(t)
-			keys := newSSHKeys(t, dir)
-			sim := newEmulator(dir, freeAddr(t), keys)
+			dir := procs.ShortTempDir(t)
+			keys := procs.NewSSHKeys(t, dir)
+			sim := newEmulator(dir, procs.FreeAddr(t), keys)
 			sim.start(t)
 			drv := startDriver(t, dir, sim.addr, keys, sim.hostKeyFile(t))
 			t.Logf("first connect: Probe ready %s after the socket answered", drv.waitReady(t))
@@ -53,7 +54,7 @@ func TestProbeAfterEmulatorKill(t *testing.T) {
 			sim.kill9(t)
 			took, ok := pollUntil(killed, notReadyBound, drv.notReady)
 			if !ok {
-				r, err := drv.probe()
+				r, err := procs.Probe(drv.identity)
 				t.Fatalf("Probe still ready=%v (err %v) %s after kill -9, want not ready within %s", r, err, took, notReadyBound)
 			}
 			t.Logf("kill -9 → Probe not ready after %s (bound %s)", took, notReadyBound)

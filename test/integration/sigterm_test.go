@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/srvlab/rds-csi/fsm"
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // exitBound is "a few seconds": what the kubelet's grace period easily
@@ -26,13 +27,13 @@ func TestGracefulStop(t *testing.T) {
 		name string
 		// rds prepares the RDS side and returns its address and the pinned
 		// host key; state is the FSM state to wait for before SIGTERM.
-		rds   func(t *testing.T, dir string, keys sshKeys) (addr, hostKey string)
+		rds   func(t *testing.T, dir string, keys procs.SSHKeys) (addr, hostKey string)
 		state fsm.State
 	}{
 		{
 			name: "connected",
-			rds: func(t *testing.T, dir string, keys sshKeys) (string, string) {
-				sim := newEmulator(dir, freeAddr(t), keys)
+			rds: func(t *testing.T, dir string, keys procs.SSHKeys) (string, string) {
+				sim := newEmulator(dir, procs.FreeAddr(t), keys)
 				sim.start(t)
 				return sim.addr, sim.hostKeyFile(t)
 			},
@@ -40,8 +41,8 @@ func TestGracefulStop(t *testing.T) {
 		},
 		{
 			name: "RDS unreachable, backing off",
-			rds: func(t *testing.T, dir string, keys sshKeys) (string, string) {
-				sim := newEmulator(dir, freeAddr(t), keys)
+			rds: func(t *testing.T, dir string, keys procs.SSHKeys) (string, string) {
+				sim := newEmulator(dir, procs.FreeAddr(t), keys)
 				sim.start(t) // only for a host key to pin
 				hostKey := sim.hostKeyFile(t)
 				sim.kill9(t)
@@ -51,8 +52,8 @@ func TestGracefulStop(t *testing.T) {
 		},
 		{
 			name: "RDS frozen, dial in flight",
-			rds: func(t *testing.T, dir string, keys sshKeys) (string, string) {
-				sim := newEmulator(dir, freeAddr(t), keys)
+			rds: func(t *testing.T, dir string, keys procs.SSHKeys) (string, string) {
+				sim := newEmulator(dir, procs.FreeAddr(t), keys)
 				sim.start(t)
 				sim.freeze(t) // TCP connects, the SSH handshake hangs
 				return sim.addr, sim.hostKeyFile(t)
@@ -61,8 +62,8 @@ func TestGracefulStop(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := shortTempDir(t)
-			keys := newSSHKeys(t, dir)
+			dir := procs.ShortTempDir(t)
+			keys := procs.NewSSHKeys(t, dir)
 			addr, hostKey := tc.rds(t, dir, keys)
 			drv := startDriver(t, dir, addr, keys, hostKey)
 			inState := func() bool { return drv.metric(t, mFSMState, "state", string(tc.state)) == 1 }
@@ -71,14 +72,14 @@ func TestGracefulStop(t *testing.T) {
 			}
 
 			termed := time.Now()
-			if err := syscall.Kill(drv.proc.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+			if err := syscall.Kill(drv.proc.Pid(), syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			code, ok := drv.proc.waitExit(exitBound)
+			code, ok := drv.proc.WaitExit(exitBound)
 			if !ok {
 				t.Fatalf("rds-csi still running %s after SIGTERM in %s", exitBound, tc.state)
 			}
-			took := drv.proc.exitedAt.Sub(termed)
+			took := drv.proc.ExitedAt().Sub(termed)
 			t.Logf("SIGTERM in %s → exit %d after %s (bound %s)", tc.state, code, took, exitBound)
 			if code != 0 {
 				t.Errorf("exit code %d, want 0", code)

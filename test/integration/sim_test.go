@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/srvlab/rds-csi/test/procs"
 )
 
 // emulator is bin/rds-sim on a fixed address and data directory, so that a
@@ -16,17 +18,17 @@ import (
 type emulator struct {
 	addr    string
 	dir     string // holds the data directory, the logs and host_key.pub
-	keys    sshKeys
-	control string   // loopback host:port of its control endpoint; "" for none
-	args    []string // extra flags of every start
-	proc    *proc    // the current (or last) process
+	keys    procs.SSHKeys
+	control string      // loopback host:port of its control endpoint; "" for none
+	args    []string    // extra flags of every start
+	proc    *procs.Proc // the current (or last) process
 	starts  int
 	hostKey string // path of the derived public-key line, once written
 }
 
 // newEmulator prepares (but does not start) an emulator on addr whose data
 // directory lives in dir.
-func newEmulator(dir, addr string, keys sshKeys) *emulator {
+func newEmulator(dir, addr string, keys procs.SSHKeys) *emulator {
 	return &emulator{addr: addr, dir: dir, keys: keys}
 }
 
@@ -42,7 +44,7 @@ func (e *emulator) start(tb testing.TB) {
 	args := []string{
 		"--listen=" + e.addr,
 		"--data-dir=" + e.dataDir(),
-		"--authorized-keys=" + e.keys.authorizedKeys,
+		"--authorized-keys=" + e.keys.AuthorizedKeys,
 	}
 	if e.control != "" {
 		args = append(args, "--control="+e.control)
@@ -50,7 +52,7 @@ func (e *emulator) start(tb testing.TB) {
 	e.proc = startProc(tb, name, logPath, simBin, append(args, e.args...)...)
 	p := e.proc
 	listening := func() bool {
-		if p.exited() {
+		if p.Exited() {
 			return true // reported below
 		}
 		c, err := net.DialTimeout("tcp", e.addr, 200*time.Millisecond)
@@ -63,8 +65,8 @@ func (e *emulator) start(tb testing.TB) {
 	if _, ok := pollUntil(time.Now(), startupTimeout, listening); !ok {
 		tb.Fatalf("%s does not listen on %s after %s", name, e.addr, startupTimeout)
 	}
-	if p.exited() {
-		tb.Fatalf("%s exited during startup: %v", name, p.waitErr)
+	if p.Exited() {
+		tb.Fatalf("%s exited during startup: %v", name, p.Err())
 	}
 }
 
@@ -75,7 +77,9 @@ func (e *emulator) hostKeyFile(tb testing.TB) string {
 	tb.Helper()
 	if e.hostKey == "" {
 		path := filepath.Join(e.dir, "host_key.pub")
-		writeHostPublicKey(tb, e.dataDir(), path)
+		if _, err := procs.EmulatorHostKey(e.dataDir(), path); err != nil {
+			tb.Fatal(err)
+		}
 		e.hostKey = path
 	}
 	return e.hostKey
@@ -84,7 +88,9 @@ func (e *emulator) hostKeyFile(tb testing.TB) string {
 // kill9 kills the running emulator with SIGKILL and waits until it is gone.
 func (e *emulator) kill9(tb testing.TB) {
 	tb.Helper()
-	e.proc.kill9(tb)
+	if err := e.proc.Kill9(killTimeout); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // freeze and thaw are SIGSTOP and SIGCONT: the kernel keeps the TCP
@@ -94,7 +100,7 @@ func (e *emulator) thaw(tb testing.TB)   { e.sendSignal(tb, syscall.SIGCONT) }
 
 func (e *emulator) sendSignal(tb testing.TB, sig syscall.Signal) {
 	tb.Helper()
-	if err := e.proc.signal(sig); err != nil {
-		tb.Fatalf("%v to %s: %v", sig, e.proc.name, err)
+	if err := e.proc.Signal(sig); err != nil {
+		tb.Fatalf("%v to %s: %v", sig, e.proc.Name, err)
 	}
 }

@@ -25,9 +25,13 @@ type metricsSet struct {
 	workqueue *metrics.Workqueue
 }
 
-// Version is the driver version reported by GetPluginInfo; set with
-// -ldflags "-X github.com/srvlab/rds-csi/cmd/rds-csi/app.Version=...".
+// Version is the driver version reported by GetPluginInfo and --version;
+// set with -ldflags "-X github.com/srvlab/rds-csi/cmd/rds-csi/app.Version=...".
 var Version = "dev"
+
+// Revision is the source revision --version prints; set like Version (the
+// Makefile and the Dockerfile do). Empty: the toolchain's VCS stamp, if any.
+var Revision = ""
 
 // Run builds every component the configured mode needs and runs them until
 // ctx ends; then it stops them in order (gRPC drained, queues shut down, SSH
