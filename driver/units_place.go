@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr"
@@ -25,19 +27,25 @@ import (
 //     now: the retry waits for it, Unavailable);
 //  2. the unit that already has the disk slot of the name, looked up on
 //     every connected unit (after a controller restart);
-//  3. a new choice among the candidate units: reachable from a requisite
-//     topology (all units without requirements), narrowed to those
-//     reachable from the first preferred topology that has any; connected;
-//     with at least the required bytes free. The most free space wins,
-//     compared in whole GiB so that units within a GiB tie, and a tie goes
-//     to the highest hash of (name, unit): stable for a name, spread over
-//     names.
+//  3. the candidate units: reachable from a requisite topology (all units
+//     without requirements), narrowed to those reachable from the first
+//     preferred topology that has any. If any candidate is not connected,
+//     Unavailable naming it: see below;
+//  4. a new choice among the candidates with at least the required bytes
+//     free. The most free space wins, compared in whole GiB so that units
+//     within a GiB tie, and a tie goes to the highest hash of (name, unit):
+//     stable for a name, spread over names.
 //
-// The hole: a first attempt whose answer was lost, then a controller
-// restart, then that unit away while the retry runs: the retry creates on
-// another unit and the first disk is left to the orphan report.
+// Why 3 refuses: "this process sent the name nowhere and no connected unit
+// has its disk" does not prove that no unit has it. A first attempt whose
+// answer was lost, then a controller restart, then the unit that got the
+// disk away while the retry runs: placing the retry on another connected
+// unit would make a second disk for one name. A unit that is away might
+// hold the name, so a name nobody has placed is never placed while a
+// candidate is away; the sidecar retries, and the create goes through when
+// the unit is back (or at once with a StorageClass that pins a unit: rds).
 
-// placeBucket is the granularity of free space comparisons.
+// placeBucket is// placeBucket is the granularity of free space comparisons.
 const placeBucket = 1 << 30
 
 // place chooses the unit of a new volume.
@@ -71,6 +79,9 @@ func (uc *UnitsController) place(ctx context.Context, name string, req *csi.Crea
 	if len(candidates) == 0 {
 		return nil, status.Errorf(codes.ResourceExhausted, "no RDS unit is reachable from the requested topology")
 	}
+	if away := awayUnits(candidates); len(away) > 0 {
+		return nil, cannotRuleOut(name, away)
+	}
 	need := req.GetCapacityRange().GetRequiredBytes()
 	if need <= 0 {
 		need = DefaultVolumeSize
@@ -85,11 +96,10 @@ func (uc *UnitsController) place(ctx context.Context, name string, req *csi.Crea
 		free int64
 	}
 	var fits []choice
-	var away []string
 	for _, u := range candidates {
 		if !u.connected() {
-			away = append(away, u.Name)
-			continue
+			// Gone since the check above: the same answer.
+			return nil, cannotRuleOut(name, []*unit{u})
 		}
 		c, err := u.cs.cfg.RDS.PoolCapacity(ctx, volumePathParam(req.GetParameters(), u))
 		if err != nil {
@@ -101,9 +111,6 @@ func (uc *UnitsController) place(ctx context.Context, name string, req *csi.Crea
 		}
 	}
 	if len(fits) == 0 {
-		if len(away) > 0 {
-			return nil, status.Errorf(codes.Unavailable, "no connected RDS unit has %d bytes free; not connected: %v", need, away)
-		}
 		return nil, status.Errorf(codes.ResourceExhausted, "no RDS unit reachable from the requested topology has %d bytes free", need)
 	}
 	best := slices.MaxFunc(fits, func(a, b choice) int {
@@ -114,6 +121,39 @@ func (uc *UnitsController) place(ctx context.Context, name string, req *csi.Crea
 	})
 	klogFor(ctx, uc.logger).V(2).Info("Placed new volume", "name", name, "rds", best.u.Name, "freeBytes", best.free, "candidates", len(fits))
 	return best.u, nil
+}
+
+// awayUnits are the units of us that are not connected.
+func awayUnits(us []*unit) []*unit {
+	var away []*unit
+	for _, u := range us {
+		if !u.connected() {
+			away = append(away, u)
+		}
+	}
+	return away
+}
+
+// cannotRuleOut is the Unavailable answer for a name that this process has
+// not placed while candidate units that might hold its disk are away.
+func cannotRuleOut(name string, away []*unit) error {
+	names := make([]string, 0, len(away))
+	for _, u := range away {
+		names = append(names, fmt.Sprintf("%s (%s)", u.Name, u.Address))
+	}
+	who, holds := "RDS unit "+names[0], "holds"
+	back := away[0].Name + " is"
+	if len(names) > 1 {
+		who, holds = "RDS units "+strings.Join(names, ", "), "hold"
+		short := make([]string, 0, len(away))
+		for _, u := range away {
+			short = append(short, u.Name)
+		}
+		back = strings.Join(short, ", ") + " are"
+	}
+	return status.Errorf(codes.Unavailable,
+		"CreateVolume %s: cannot rule out that %s %s this name (not connected, and an earlier attempt may have created its disk there); pin the StorageClass with %s: or retry when %s back",
+		name, who, holds, ParamRDS, back)
 }
 
 // candidates are the units the accessibility requirements allow, narrowed

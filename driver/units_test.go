@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ type unitsEnv struct {
 	uc    *UnitsController
 	fakes map[string]*rdsfake.Fake
 	up    map[string]*atomic.Bool
+	cfgs  []UnitConfig
 }
 
 type testUnit struct {
@@ -47,12 +49,20 @@ func newUnitsEnv(t *testing.T, units ...testUnit) *unitsEnv {
 			Controller: ControllerConfig{RDS: f, Connected: up.Load, DefaultNVMeAddress: "10.0.0.1"},
 		})
 	}
-	uc, err := NewUnitsController(UnitsConfig{Units: cfgs})
+	e.cfgs = cfgs
+	e.restart(t)
+	return e
+}
+
+// restart replaces the controller by a new one over the same units: what
+// the process remembered is gone, the RDS units keep their disks.
+func (e *unitsEnv) restart(t *testing.T) {
+	t.Helper()
+	uc, err := NewUnitsController(UnitsConfig{Units: e.cfgs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.uc = uc
-	return e
 }
 
 func unitCreateReq(name string, size int64, params map[string]string) *csi.CreateVolumeRequest {
@@ -187,15 +197,169 @@ func TestUnitsCreatePlacement(t *testing.T) {
 	t.Run("one unit away", func(t *testing.T) {
 		e := newUnitsEnv(t, testUnit{name: "a", pool: 100 << 30}, testUnit{name: "b", pool: 60 << 30})
 		e.up["a"].Store(false)
-		resp, err := e.uc.CreateVolume(ctx, unitCreateReq("while-a-away", 1<<30, nil))
-		if err != nil || !strings.HasPrefix(resp.GetVolume().GetVolumeId(), "b:") {
-			t.Fatalf("got %v, %v; want on b", resp.GetVolume().GetVolumeId(), err)
+		resp, err := e.uc.CreateVolume(ctx, unitCreateReq("pinned-b", 1<<30, map[string]string{ParamRDS: "b"}))
+		if err != nil || resp.GetVolume().GetVolumeId() != "b:"+volumeIDForName("pinned-b") {
+			t.Fatalf("pinned to b while a is away: %v, %v; want on b", resp.GetVolume().GetVolumeId(), err)
 		}
 		_, err = e.uc.CreateVolume(ctx, unitCreateReq("pinned-a", 1<<30, map[string]string{ParamRDS: "a"}))
 		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "RDS unit a") {
 			t.Errorf("pinned to a while away: %v, want Unavailable naming a", err)
 		}
 	})
+}
+
+// TestUnitsCreateAwayCandidate: a name this process has not placed is
+// never placed while a candidate unit is away, because that unit may hold
+// the name's disk from an attempt whose answer was lost before a restart.
+// Pinned creates, names this process placed, disks found on a connected
+// unit and requests whose candidates are all connected go through.
+func TestUnitsCreateAwayCandidate(t *testing.T) {
+	ctx := context.Background()
+	rackA := map[string]string{"topology.rds.csi.srvlab.io/rds": "rack-a"}
+	rackB := map[string]string{"topology.rds.csi.srvlab.io/rds": "rack-b"}
+	onlyB := &csi.TopologyRequirement{Requisite: []*csi.Topology{{Segments: rackB}}}
+	for _, tc := range []struct {
+		name  string
+		units []testUnit
+		// before runs with every unit connected (the first attempt).
+		before  func(t *testing.T, e *unitsEnv, vol string)
+		restart bool
+		away    []string
+		params  map[string]string
+		topo    *csi.TopologyRequirement
+		// wantOn: the unit of the answer; "" for Unavailable naming
+		// wantNamed.
+		wantOn    string
+		wantNamed []string
+		// wantDisks: the units that hold the name's disk afterwards.
+		wantDisks []string
+	}{
+		{
+			name:  "first answer lost, restart, that unit away",
+			units: []testUnit{{name: "a", pool: 100 << 30}, {name: "b", pool: 60 << 30}},
+			before: func(t *testing.T, e *unitsEnv, vol string) {
+				// Placed on a (more room); the answer never reached the
+				// provisioner.
+				if _, err := e.uc.CreateVolume(ctx, unitCreateReq(vol, 1<<30, nil)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			restart: true, away: []string{"a"},
+			wantNamed: []string{"a"}, wantDisks: []string{"a"},
+		},
+		{
+			name:  "new name, one candidate away",
+			units: []testUnit{{name: "a", pool: 100 << 30}, {name: "b", pool: 60 << 30}},
+			away:  []string{"a"}, wantNamed: []string{"a"},
+		},
+		{
+			name:    "new name after a restart, two of three away",
+			units:   []testUnit{{name: "a"}, {name: "b"}, {name: "c"}},
+			restart: true, away: []string{"a", "c"},
+			wantNamed: []string{"a", "c"},
+		},
+		{
+			name:    "pinned to a connected unit",
+			units:   []testUnit{{name: "a", pool: 100 << 30}, {name: "b", pool: 60 << 30}},
+			restart: true, away: []string{"a"}, params: map[string]string{ParamRDS: "b"},
+			wantOn: "b", wantDisks: []string{"b"},
+		},
+		{
+			name:    "away unit outside the requisite topology",
+			units:   []testUnit{{name: "a", pool: 100 << 30, topology: rackA}, {name: "b", pool: 60 << 30, topology: rackB}},
+			restart: true, away: []string{"a"}, topo: onlyB,
+			wantOn: "b", wantDisks: []string{"b"},
+		},
+		{
+			name:    "away unit inside the requisite topology",
+			units:   []testUnit{{name: "a", pool: 100 << 30, topology: rackB}, {name: "b", pool: 60 << 30, topology: rackB}},
+			restart: true, away: []string{"a"}, topo: onlyB,
+			wantNamed: []string{"a"},
+		},
+		{
+			name:  "this process placed the name",
+			units: []testUnit{{name: "a", pool: 60 << 30}, {name: "b", pool: 100 << 30}},
+			before: func(t *testing.T, e *unitsEnv, vol string) {
+				if _, err := e.uc.CreateVolume(ctx, unitCreateReq(vol, 1<<30, nil)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			away:   []string{"a"},
+			wantOn: "b", wantDisks: []string{"b"},
+		},
+		{
+			name:  "disk found on a connected unit after a restart",
+			units: []testUnit{{name: "a", pool: 60 << 30}, {name: "b", pool: 100 << 30}},
+			before: func(t *testing.T, e *unitsEnv, vol string) {
+				if _, err := e.uc.CreateVolume(ctx, unitCreateReq(vol, 1<<30, nil)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			restart: true, away: []string{"a"},
+			wantOn: "b", wantDisks: []string{"b"},
+		},
+		{
+			name:    "every unit connected",
+			units:   []testUnit{{name: "a", pool: 100 << 30}, {name: "b", pool: 60 << 30}},
+			restart: true,
+			wantOn:  "a", wantDisks: []string{"a"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newUnitsEnv(t, tc.units...)
+			vol := "pvc-0f5e2c1a-0000-4000-8000-0000000000aa"
+			slot := volumeIDForName(vol)
+			if tc.before != nil {
+				tc.before(t, e, vol)
+			}
+			if tc.restart {
+				e.restart(t)
+			}
+			for _, u := range tc.away {
+				e.up[u].Store(false)
+			}
+			req := unitCreateReq(vol, 1<<30, tc.params)
+			req.AccessibilityRequirements = tc.topo
+			resp, err := e.uc.CreateVolume(ctx, req)
+			if tc.wantOn == "" {
+				if status.Code(err) != codes.Unavailable {
+					t.Fatalf("got %v, %v; want Unavailable", resp.GetVolume().GetVolumeId(), err)
+				}
+				for _, u := range tc.wantNamed {
+					if !strings.Contains(err.Error(), "RDS unit") || !strings.Contains(err.Error(), u+" ("+u+":22)") {
+						t.Errorf("%v does not name unit %s", err, u)
+					}
+				}
+				if !strings.Contains(err.Error(), "cannot rule out") || !strings.Contains(err.Error(), "pin the StorageClass with rds:") {
+					t.Errorf("%v does not say why or what to do", err)
+				}
+			} else {
+				want := tc.wantOn + ":" + slot
+				if err != nil || resp.GetVolume().GetVolumeId() != want {
+					t.Fatalf("got %v, %v; want %s", resp.GetVolume().GetVolumeId(), err, want)
+				}
+			}
+			on := e.unitOf(slot)
+			slices.Sort(on)
+			if !slices.Equal(on, tc.wantDisks) {
+				t.Errorf("disks of %s on %v, want %v", vol, on, tc.wantDisks)
+			}
+			// Back: the retry goes where the disk is (or is placed).
+			for _, u := range tc.away {
+				e.up[u].Store(true)
+			}
+			resp, err = e.uc.CreateVolume(ctx, req)
+			if err != nil {
+				t.Fatalf("retry with every unit back: %v", err)
+			}
+			if len(tc.wantDisks) > 0 && resp.GetVolume().GetVolumeId() != tc.wantDisks[0]+":"+slot {
+				t.Errorf("retry: %s, want on %s", resp.GetVolume().GetVolumeId(), tc.wantDisks[0])
+			}
+			if on := e.unitOf(slot); len(on) != 1 {
+				t.Errorf("after the retry the name's disk is on %v, want exactly one unit", on)
+			}
+		})
+	}
 }
 
 func TestUnitsCrossUnitRestore(t *testing.T) {

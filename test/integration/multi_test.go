@@ -234,9 +234,20 @@ func TestSeveralRDSUnits(t *testing.T) {
 		if median(during) > 3*median(before)+100*time.Millisecond {
 			t.Errorf("creates on b slowed down by A's outage")
 		}
-		v, err := createVolume(ctx, d, pvName(), gib, nil, nil)
-		if err != nil || !strings.HasPrefix(v.GetVolumeId(), "b:") {
-			t.Errorf("unpinned create while A is down: %s, %v; want on b", v.GetVolumeId(), err)
+		// Unpinned, a name this controller never placed: A might hold
+		// its disk (an earlier attempt whose answer was lost before a
+		// restart), so it is not placed on b while A is away.
+		unpinned := pvName()
+		v, err := createVolume(ctx, d, unpinned, gib, nil, nil)
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "cannot rule out that RDS unit default") {
+			t.Errorf("unpinned create of a new name while A is down: %s, %v; want Unavailable naming default", v.GetVolumeId(), err)
+		} else {
+			t.Logf("unpinned create refused: %v", status.Convert(err).Message())
+		}
+		for _, e := range []*emulator{a, b} {
+			if f := backingFile(e, unpinned); exists(f) {
+				t.Errorf("the refused create left a backing file %s", f)
+			}
 		}
 		_, err = d.controller.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: legacy.GetVolumeId(), CapacityRange: &csi.CapacityRange{RequiredBytes: 2 * gib}})
 		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "default") {
@@ -257,6 +268,20 @@ func TestSeveralRDSUnits(t *testing.T) {
 		}
 		a.start(outer)
 		waitUnits(map[string]float64{"default": 1})
+		// A is back: the provisioner's retry of that name is placed, once.
+		v, err = createVolume(ctx, d, unpinned, gib, nil, nil)
+		if err != nil {
+			t.Fatalf("unpinned create once A is back: %v", err)
+		}
+		n := 0
+		for _, e := range []*emulator{a, b} {
+			if exists(backingFile(e, unpinned)) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s (%s) has a backing file on %d units, want 1", unpinned, v.GetVolumeId(), n)
+		}
 	})
 
 	t.Run("single-RDS volume still usable", func(t *testing.T) {
