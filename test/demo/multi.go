@@ -187,13 +187,21 @@ func (d *demo) outageMulti(ctx context.Context) error {
 		return err
 	}
 	d.say("/readyz?verbose (still ready: b is connected):\n%s", strings.TrimRight(d.readyz(ctx), "\n"))
+	// Unpinned: a might hold the name's disk from an attempt whose
+	// answer was lost, so the name is not placed on b while a is away.
+	_, err := d.ctrl.CreateVolume(ctx, volumeRequest("while-a-is-down-unpinned", 1<<30))
+	if status.Code(err) != codes.Unavailable {
+		return fmt.Errorf("unpinned CreateVolume while a is down: %w, want Unavailable", err)
+	}
+	d.say("CreateVolume without rds while a is down → %s: %s", status.Code(err), status.Convert(err).Message())
 	req := volumeRequest("while-a-is-down", 1<<30)
+	req.Parameters = map[string]string{"rds": "b"}
 	start := time.Now()
 	resp, err := d.ctrl.CreateVolume(ctx, req)
 	if err != nil {
 		return err
 	}
-	d.say("CreateVolume while a is down → %s in %v.", resp.GetVolume().GetVolumeId(), time.Since(start).Round(time.Millisecond))
+	d.say("CreateVolume with rds: b while a is down → %s in %v.", resp.GetVolume().GetVolumeId(), time.Since(start).Round(time.Millisecond))
 	d.multiVolumes = append(d.multiVolumes, resp.GetVolume().GetVolumeId())
 	for _, id := range d.multiVolumes {
 		if strings.HasPrefix(id, "b:") {
