@@ -69,7 +69,9 @@ func TestReconnectedOfOneUnitReconcilesItsVolumesOnly(t *testing.T) {
 	units.up["a"].Store(false) // a is away: its volumes wait, b's are checked
 	e.startupPass()
 	for _, v := range onB {
-		if e.syncCount(v, metrics.ReconcileSuccess) != 1 {
+		// At least once: an informer event of the VolumeAttachment may
+		// enqueue it again while the pass runs (seen under load).
+		if e.syncCount(v, metrics.ReconcileSuccess) == 0 {
 			t.Errorf("%s on b: not reconciled while a is away", v)
 		}
 	}

@@ -110,7 +110,7 @@ func (d *demo) setUpMulti(ctx context.Context) error {
 	if d.driver, err = startProcess("rds-csi", file("rds-csi.log"), []string{"KUBERNETES_SERVICE_HOST"}, csiBin, args...); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, "the controller to connect (/readyz)", d.driver, startTimeout, func(ctx context.Context) bool {
+	if err := waitFor(ctx, "the controller to connect (/readyz)", d.driver, func(ctx context.Context) bool {
 		return strings.Count(d.readyz(ctx), "[+]") == 2
 	}); err != nil {
 		return err
@@ -128,7 +128,7 @@ func (d *demo) startUnitSim(ctx context.Context, s *unitSim) error {
 	if s.proc, err = startProcess("rds-sim-"+s.name, filepath.Join(d.dir, "rds-sim-"+s.name+".log"), nil, d.simBin, s.args...); err != nil {
 		return err
 	}
-	return waitFor(ctx, "emulator "+s.name, s.proc, startTimeout, func(ctx context.Context) bool {
+	return waitFor(ctx, "emulator "+s.name, s.proc, func(ctx context.Context) bool {
 		return httpOK(ctx, "http://"+s.control+"/healthz")
 	})
 }
@@ -181,7 +181,7 @@ func (d *demo) outageMulti(ctx context.Context) error {
 	a := d.units[0]
 	a.proc.kill()
 	d.say("Killed emulator a (pid %d) with SIGKILL.", a.proc.pid())
-	if err := waitFor(ctx, "a to be seen as away", d.driver, startTimeout, func(ctx context.Context) bool {
+	if err := waitFor(ctx, "a to be seen as away", d.driver, func(ctx context.Context) bool {
 		return strings.Contains(d.readyz(ctx), "[-]rds a")
 	}); err != nil {
 		return err
@@ -217,7 +217,7 @@ func (d *demo) outageMulti(ctx context.Context) error {
 	if err := d.startUnitSim(ctx, a); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, "a to reconnect", d.driver, startTimeout, func(ctx context.Context) bool {
+	if err := waitFor(ctx, "a to reconnect", d.driver, func(ctx context.Context) bool {
 		return strings.Count(d.readyz(ctx), "[+]") == 2
 	}); err != nil {
 		return err
