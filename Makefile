@@ -20,7 +20,7 @@ NODE_IMAGE       ?= $(REGISTRY)/rds-csi-node
 ARCH             ?= $(shell $(GO) env GOARCH)
 IMAGES_DIR       ?= $(BIN)/images
 
-.PHONY: all build test root-check test-deps tools lint fmt vet bench chaos demo e2e fuzz diagram deploy-check clean images image-names helm-lint
+.PHONY: all build test root-check test-deps tools lint fmt vet bench chaos demo demo-multi e2e fuzz diagram deploy-check clean images image-names helm-lint
 
 all: build
 
@@ -90,6 +90,10 @@ test-deps:
 ## demo: start the emulator and the controller, walk through the volume lifecycle and an RDS restart
 demo: build
 	$(GO) run ./test/demo --bin $(BIN)
+
+## demo-multi: two RDS emulators behind one controller; placement, then one RDS killed
+demo-multi: build
+	$(GO) run ./test/demo --bin $(BIN) --multi
 
 ## e2e: end-to-end tests only: real control plane and CSI sidecars, rds-csi and rds-sim as processes,
 ## cluster objects and flags from deploy/overlays/example

@@ -25,7 +25,10 @@ var _ csi.IdentityServer = (*IdentityServer)(nil)
 // that did I/O would turn an RDS outage into timeouts. In node-only mode,
 // or when ready is nil, Probe always reports ready: the node plugin needs
 // no RDS connection.
-func NewIdentityServer(driverName, version string, hasController bool, ready func() bool) *IdentityServer {
+//
+// Options add capabilities: WithTopology advertises
+// VOLUME_ACCESSIBILITY_CONSTRAINTS (RDS units or nodes with a topology).
+func NewIdentityServer(driverName, version string, hasController bool, ready func() bool, opts ...IdentityOption) *IdentityServer {
 	caps := []*csi.PluginCapability{{
 		Type: &csi.PluginCapability_VolumeExpansion_{VolumeExpansion: &csi.PluginCapability_VolumeExpansion{
 			Type: csi.PluginCapability_VolumeExpansion_ONLINE,
@@ -40,7 +43,27 @@ func NewIdentityServer(driverName, version string, hasController bool, ready fun
 	} else {
 		ready = nil
 	}
-	return &IdentityServer{name: driverName, version: version, capabilities: caps, ready: ready}
+	s := &IdentityServer{name: driverName, version: version, capabilities: caps, ready: ready}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// IdentityOption adds to the identity service.
+type IdentityOption func(*IdentityServer)
+
+// WithTopology advertises VOLUME_ACCESSIBILITY_CONSTRAINTS. Only with a
+// topology configured: the external-provisioner then asks nodes for their
+// segments, which nodes without --node-topology do not have.
+func WithTopology() IdentityOption {
+	return func(s *IdentityServer) {
+		s.capabilities = append(s.capabilities, &csi.PluginCapability{
+			Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{
+				Type: csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS,
+			}},
+		})
+	}
 }
 
 // GetPluginInfo implements csi.IdentityServer.

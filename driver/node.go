@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -29,6 +30,10 @@ type NodeConfig struct {
 	NodeID string
 	// MaxVolumesPerNode is reported by NodeGetInfo; 0 means no limit.
 	MaxVolumesPerNode int64
+	// Topology is the set of segments this node reaches (--node-topology),
+	// reported by NodeGetInfo; empty: none (every RDS unit without a
+	// topology is reachable from every node).
+	Topology map[string]string
 	// Connector attaches volumes (device.NewNVMeTCP or device.NewLoop). Required.
 	Connector device.Connector
 	// ManagedNQNPrefix: stage refuses, and unstage never disconnects, an NQN
@@ -129,9 +134,14 @@ func (ns *NodeServer) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilit
 	return &csi.NodeGetCapabilitiesResponse{Capabilities: caps}, nil
 }
 
-// NodeGetInfo implements csi.NodeServer. No topology: every node reaches the RDS.
+// NodeGetInfo implements csi.NodeServer. The topology is what the node
+// reaches (--node-topology); without one, none is reported.
 func (ns *NodeServer) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
-	return &csi.NodeGetInfoResponse{NodeId: ns.cfg.NodeID, MaxVolumesPerNode: ns.cfg.MaxVolumesPerNode}, nil
+	resp := &csi.NodeGetInfoResponse{NodeId: ns.cfg.NodeID, MaxVolumesPerNode: ns.cfg.MaxVolumesPerNode}
+	if len(ns.cfg.Topology) > 0 {
+		resp.AccessibleTopology = &csi.Topology{Segments: maps.Clone(ns.cfg.Topology)}
+	}
+	return resp, nil
 }
 
 // begin prepares a request: a logger carrying volumeID and nodeID (put back

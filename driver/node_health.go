@@ -23,7 +23,7 @@ func (ns *NodeServer) NodeGetVolumeHealth(ctx context.Context, req *csi.NodeGetV
 		return nil, status.Error(codes.Unimplemented, "volume health is not watched on this node")
 	}
 	id := req.GetVolumeId()
-	if err := validateID("volume_id", id); err != nil {
+	if err := validateVolumeHandle(id); err != nil {
 		return nil, err
 	}
 	staging, published := req.GetStagingTargetPath(), req.GetVolumePublishPath()

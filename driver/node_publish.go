@@ -20,7 +20,7 @@ import (
 // directory, or the volume's device node onto the target file (block).
 func (ns *NodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if err := validateID("volume_id", id); err != nil {
+	if err := validateVolumeHandle(id); err != nil {
 		return nil, err
 	}
 	staging, target := req.GetStagingTargetPath(), req.GetTargetPath()
@@ -165,7 +165,7 @@ func (ns *NodeServer) publishBlock(ctx context.Context, id, dev string, rdev uin
 // fails, since deleting it could destroy user data.
 func (ns *NodeServer) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if err := validateID("volume_id", id); err != nil {
+	if err := validateVolumeHandle(id); err != nil {
 		return nil, err
 	}
 	target := req.GetTargetPath()

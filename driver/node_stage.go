@@ -18,7 +18,7 @@ import (
 // Block volumes are only connected: publish resolves the device by NQN.
 func (ns *NodeServer) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if err := validateID("volume_id", id); err != nil {
+	if err := validateVolumeHandle(id); err != nil {
 		return nil, err
 	}
 	staging := req.GetStagingTargetPath()
@@ -180,7 +180,7 @@ func (ns *NodeServer) unstageStale(ctx context.Context, id, staging string, majo
 // it is retried. Only the volume's own managed NQN is ever disconnected.
 func (ns *NodeServer) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if err := validateID("volume_id", id); err != nil {
+	if err := validateVolumeHandle(id); err != nil {
 		return nil, err
 	}
 	staging := req.GetStagingTargetPath()

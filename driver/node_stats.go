@@ -59,7 +59,7 @@ func (ns *NodeServer) resolvePublished(ctx context.Context, id, path string) (no
 // NodeGetVolumeStats implements csi.NodeServer.
 func (ns *NodeServer) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	id := req.GetVolumeId()
-	if err := validateID("volume_id", id); err != nil {
+	if err := validateVolumeHandle(id); err != nil {
 		return nil, err
 	}
 	path := req.GetVolumePath()
@@ -108,7 +108,7 @@ func (ns *NodeServer) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVo
 // mount point). Block volumes need no more than the rescan.
 func (ns *NodeServer) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
 	id := req.GetVolumeId()
-	if err := validateID("volume_id", id); err != nil {
+	if err := validateVolumeHandle(id); err != nil {
 		return nil, err
 	}
 	path := req.GetVolumePath()

@@ -128,7 +128,7 @@ func nodeTarget(volumeID, managedPrefix string, pub, vol map[string]string) (dev
 		Address:  nodeContextValue(pub, vol, PubNVMeAddress, CtxNVMeAddress),
 		FilePath: vol[CtxFilePath],
 	}
-	want := rds.NQNFor(volumeID)
+	want := nodeNQN(volumeID)
 	if t.NQN == "" {
 		t.NQN = want
 	}
@@ -165,8 +165,16 @@ func nodeTarget(volumeID, managedPrefix string, pub, vol map[string]string) (dev
 	return t, nil
 }
 
-// nodeNQN is the NQN unstage and friends act on: they know only the id.
-func nodeNQN(volumeID string) string { return rds.NQNFor(volumeID) }
+// nodeNQN is the NQN unstage and friends act on: they know only the id
+// (a validated handle: its slot's NQN).
+func nodeNQN(volumeID string) string { return rds.NQNForHandle(volumeID) }
+
+// validateVolumeHandle checks a volume id taken from a node request: a
+// slot, or a unit and a slot (handle.go).
+func validateVolumeHandle(id string) error {
+	_, _, err := splitHandle("volume_id", id)
+	return err
+}
 
 func nodeErrorf(c codes.Code, volumeID, format string, args ...any) error {
 	return status.Errorf(c, "volume %s: %s", volumeID, fmt.Sprintf(format, args...))

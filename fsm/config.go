@@ -38,6 +38,11 @@ const stallIntervals = 5
 type Config struct {
 	// Conn is the connection the machine dials, pings and closes. Required.
 	Conn rds.Connection
+	// Unit names the RDS unit in logs ("rds"); empty: not logged.
+	Unit string
+	// QueueName names the reconnect queue in the workqueue_* metrics;
+	// empty: ReconnectQueueName. Each unit's machine needs its own.
+	QueueName string
 	// Recorder receives one event record per transition; nil logs them.
 	Recorder Recorder
 	// Metrics receives the FSM metrics; nil keeps them unregistered.
@@ -99,6 +104,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewFSM(nil)
+	}
+	if c.QueueName == "" {
+		c.QueueName = ReconnectQueueName
 	}
 	return c
 }

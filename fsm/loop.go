@@ -71,10 +71,13 @@ func (m *Machine) Run(ctx context.Context) error {
 		logger = klog.FromContext(ctx)
 	}
 	logger = logger.WithName("rds-connection").WithValues("address", m.addr)
+	if m.cfg.Unit != "" {
+		logger = logger.WithValues("rds", m.cfg.Unit)
+	}
 	ctx = klog.NewContext(ctx, logger)
 
 	q, err := queue.New[ticket](queue.Config{
-		Name:            ReconnectQueueName,
+		Name:            m.cfg.QueueName,
 		Limiter:         m.cfg.Backoff,
 		MetricsProvider: m.cfg.QueueMetrics,
 		Clock:           m.cfg.Clock,

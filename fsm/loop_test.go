@@ -191,17 +191,17 @@ func TestLoopReconnects(t *testing.T) {
 	wantHistogram := `
 # HELP rds_csi_rds_reconnect_duration_seconds Length of RDS outages: from losing the connection to having it back.
 # TYPE rds_csi_rds_reconnect_duration_seconds histogram
-rds_csi_rds_reconnect_duration_seconds_bucket{le="0.1"} 0
-rds_csi_rds_reconnect_duration_seconds_bucket{le="0.5"} 0
-rds_csi_rds_reconnect_duration_seconds_bucket{le="1"} 0
-rds_csi_rds_reconnect_duration_seconds_bucket{le="2"} 0
-rds_csi_rds_reconnect_duration_seconds_bucket{le="5"} 0
-rds_csi_rds_reconnect_duration_seconds_bucket{le="10"} 1
-rds_csi_rds_reconnect_duration_seconds_bucket{le="30"} 1
-rds_csi_rds_reconnect_duration_seconds_bucket{le="60"} 1
-rds_csi_rds_reconnect_duration_seconds_bucket{le="+Inf"} 1
-rds_csi_rds_reconnect_duration_seconds_sum 7
-rds_csi_rds_reconnect_duration_seconds_count 1
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="0.1"} 0
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="0.5"} 0
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="1"} 0
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="2"} 0
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="5"} 0
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="10"} 1
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="30"} 1
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="60"} 1
+rds_csi_rds_reconnect_duration_seconds_bucket{rds="default",le="+Inf"} 1
+rds_csi_rds_reconnect_duration_seconds_sum{rds="default"} 7
+rds_csi_rds_reconnect_duration_seconds_count{rds="default"} 1
 `
 	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(wantHistogram), "rds_csi_rds_reconnect_duration_seconds"); err != nil {
 		t.Error(err)

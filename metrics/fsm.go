@@ -8,7 +8,8 @@ const (
 	ReconnectFailure = "failure"
 )
 
-// FSM holds the metrics of the RDS connection state machine. Only the FSM's
+// FSM holds the metrics of one RDS unit's connection state machine: every
+// series carries that unit's label rds="<name>". Only the FSM's
 // driving loop writes them; package fsm initialises every series it uses so
 // that dashboards see zeros, not gaps, before the first transition.
 type FSM struct {
@@ -23,37 +24,66 @@ type FSM struct {
 	Reconnects *prometheus.CounterVec
 	// ReconnectDuration is the outage length, from leaving Connected to
 	// re-entering it: rds_csi_rds_reconnect_duration_seconds.
-	ReconnectDuration prometheus.Histogram
+	ReconnectDuration prometheus.Observer
+}
+
+// UnitLabel names the RDS unit on every connection metric.
+const UnitLabel = "rds"
+
+// FSMSet is the connection metrics of every RDS unit: one registration,
+// one curried view per unit.
+type FSMSet struct {
+	transitions *prometheus.CounterVec
+	state       *prometheus.GaugeVec
+	connection  *prometheus.GaugeVec
+	reconnects  *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+}
+
+// Unit returns the metrics of the unit called name.
+func (s *FSMSet) Unit(name string) *FSM {
+	l := prometheus.Labels{UnitLabel: name}
+	return &FSM{
+		Transitions:       s.transitions.MustCurryWith(l),
+		State:             s.state.MustCurryWith(l),
+		Connection:        s.connection.MustCurryWith(l),
+		Reconnects:        s.reconnects.MustCurryWith(l),
+		ReconnectDuration: s.duration.WithLabelValues(name),
+	}
 }
 
 // NewFSM registers the FSM metrics on reg (nil: unregistered, for tests and
-// callers that do not export metrics).
-func NewFSM(reg prometheus.Registerer) *FSM {
-	m := &FSM{
-		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+// callers that do not export metrics) for a single unit named "default".
+func NewFSM(reg prometheus.Registerer) *FSM { return NewFSMSet(reg).Unit("default") }
+
+// NewFSMSet registers the connection metrics of every unit on reg (nil:
+// unregistered).
+func NewFSMSet(reg prometheus.Registerer) *FSMSet {
+	m := &FSMSet{
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "fsm", Name: "transitions_total",
 			Help: "Transitions of the RDS connection state machine.",
-		}, []string{"from", "to", "event"}),
-		State: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{UnitLabel, "from", "to", "event"}),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "rds", Name: "connection_fsm_state",
 			Help: "1 for the current state of the RDS connection state machine, 0 for the others.",
-		}, []string{"state"}),
-		Connection: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{UnitLabel, "state"}),
+		connection: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "rds", Name: "connection_state",
 			Help: "1 while the SSH control connection to the RDS is established, else 0.",
-		}, []string{"address"}),
-		Reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{UnitLabel, "address"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "rds", Name: "reconnect_total",
 			Help: "Attempts to (re)connect to the RDS by outcome.",
-		}, []string{"status"}),
-		ReconnectDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+		}, []string{UnitLabel, "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Subsystem: "rds", Name: "reconnect_duration_seconds",
 			Help:    "Length of RDS outages: from losing the connection to having it back.",
 			Buckets: []float64{0.1, 0.5, 1, 2, 5, 10, 30, 60},
-		}),
+		}, []string{UnitLabel}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Transitions, m.State, m.Connection, m.Reconnects, m.ReconnectDuration)
+		reg.MustRegister(m.transitions, m.state, m.connection, m.reconnects, m.duration)
 	}
 	return m
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -25,8 +26,17 @@ type HTTPConfig struct {
 	// throws away its backoff state. Nil means always live.
 	Live func() error
 	// Ready backs /readyz: true while the RDS is reachable (mirrors the CSI
-	// Probe). Nil means always ready.
+	// Probe; with several RDS units, while at least one is connected). Nil
+	// means always ready.
 	Ready func() bool
+	// Units backs /readyz?verbose: one line per RDS unit. Nil: no lines.
+	Units func() []UnitReadiness
+}
+
+// UnitReadiness is one RDS unit's line in /readyz?verbose.
+type UnitReadiness struct {
+	Name, Address, State string
+	Connected            bool
 }
 
 // NewHandler returns the mux with /metrics, /healthz and /readyz.
@@ -49,14 +59,40 @@ func NewHandler(cfg HTTPConfig) http.Handler {
 		}
 		writeOK(w)
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if cfg.Ready != nil && !cfg.Ready() {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ready := cfg.Ready == nil || cfg.Ready()
+		if _, verbose := r.URL.Query()["verbose"]; verbose && cfg.Units != nil {
+			writeUnits(w, ready, cfg.Units())
+			return
+		}
+		if !ready {
 			http.Error(w, "RDS not connected", http.StatusServiceUnavailable)
 			return
 		}
 		writeOK(w)
 	})
 	return mux
+}
+
+// writeUnits answers /readyz?verbose: "[+]" for a connected unit, "[-]"
+// for one that is not, the way the Kubernetes API server lists its checks.
+func writeUnits(w http.ResponseWriter, ready bool, units []UnitReadiness) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	for _, u := range units {
+		mark := "-"
+		if u.Connected {
+			mark = "+"
+		}
+		_, _ = fmt.Fprintf(w, "[%s]rds %s (%s): %s\n", mark, u.Name, u.Address, u.State)
+	}
+	verdict := "readyz check passed"
+	if !ready {
+		verdict = "readyz check failed: no RDS unit connected"
+	}
+	_, _ = fmt.Fprintln(w, verdict)
 }
 
 func writeOK(w http.ResponseWriter) {

@@ -35,7 +35,7 @@ func TestHandler(t *testing.T) {
 		wantCode int
 		wantBody string
 	}{
-		{name: "metrics", path: "/metrics", wantCode: 200, wantBody: `rds_csi_rds_reconnect_total{status="success"} 1`},
+		{name: "metrics", path: "/metrics", wantCode: 200, wantBody: `rds_csi_rds_reconnect_total{rds="default",status="success"} 1`},
 		{name: "live", path: "/healthz", setup: func() { liveErr = nil }, wantCode: 200, wantBody: "ok"},
 		{name: "stalled loop", path: "/healthz", setup: func() { liveErr = errors.New("loop stalled 12s") },
 			wantCode: 500, wantBody: "loop stalled 12s"},

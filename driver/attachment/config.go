@@ -91,6 +91,12 @@ type Config struct {
 	// Reconnected delivers one value per reconnect (fsm Subscribe()); every
 	// attached volume is then reconciled at once. Nil: never.
 	Reconnected <-chan struct{}
+	// Units replaces RDS, Connected and Reconnected with several RDS units
+	// (units.go); the orphan report is then off (it knows one RDS only).
+	Units []Unit
+	// Resolve maps a volume id to its unit name and slot (ok false: not a
+	// volume of any unit). Required with Units.
+	Resolve func(volumeID string) (unit, slot string, ok bool)
 
 	// OrphanGracePeriod: minimum age, by the RDS's own timestamps, of an
 	// orphan (default 1 h); plus CopyTimeout for what may be a copy target.
@@ -197,6 +203,14 @@ func (c Config) validate() error {
 	var errs []error
 	if c.Client == nil {
 		errs = append(errs, errors.New("attachment: a Kubernetes client is required"))
+	}
+	if len(c.Units) > 0 && (c.Resolve == nil || c.RDS != nil) {
+		errs = append(errs, errors.New("attachment: Units need Resolve and replace RDS"))
+	}
+	for _, u := range c.Units {
+		if u.RDS == nil {
+			errs = append(errs, fmt.Errorf("attachment: RDS unit %q has no client", u.Name))
+		}
 	}
 	if c.DriverName == "" {
 		errs = append(errs, errors.New("attachment: the driver name is required"))

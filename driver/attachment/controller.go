@@ -44,6 +44,9 @@ type Controller struct {
 	pending   *pendingSet
 	memo      *memo
 
+	// units are the RDS units (units.go); empty without an RDS.
+	units []Unit
+
 	// term is the running reconcile term (this replica leads), or nil.
 	term atomic.Pointer[term]
 
@@ -78,6 +81,12 @@ func New(cfg Config) (*Controller, error) {
 		runStarted: make(chan struct{}),
 		firstPass:  make(chan struct{}),
 		follower:   make(chan struct{}),
+		units:      cfg.units(),
+	}
+	for i := range c.units {
+		if c.units[i].Connected == nil {
+			c.units[i].Connected = func() bool { return true }
+		}
 	}
 	if c.log.GetSink() == nil {
 		c.log = klog.Background().WithName("attachment")

@@ -29,13 +29,19 @@ type rdsView struct {
 	err     error
 }
 
-// newView starts a fresh listing for the term's next pass (loaded lazily by
-// the first volume that needs it).
+// newView starts a fresh listing of every unit for the term's next pass
+// (each loaded lazily by the first volume that needs it).
 func (c *Controller) newView(t *term) {
-	if c.cfg.RDS == nil {
-		return
+	for i := range c.units {
+		c.newUnitView(t, &c.units[i])
 	}
-	t.view.Store(&rdsView{created: c.clock.Now()})
+}
+
+// newUnitView starts a fresh listing of one unit.
+func (c *Controller) newUnitView(t *term, u *Unit) {
+	if p := t.views[u.Name]; p != nil {
+		p.Store(&rdsView{created: c.clock.Now()})
+	}
 }
 
 // load lists the RDS once; concurrent callers wait for the one listing.
@@ -54,14 +60,18 @@ func (v *rdsView) load(ctx context.Context, client rds.Client) (map[string]rds.V
 	return v.vols, v.err
 }
 
-// rdsVolume returns the volume as the RDS has it: from the pass's listing
+// rdsVolume returns the volume as its unit has it: from the pass's listing
 // when that shows it healthy, else from GetVolume.
-func (c *Controller) rdsVolume(ctx context.Context, t *term, id string) (rds.Volume, error) {
-	if v := t.view.Load(); v != nil {
+func (c *Controller) rdsVolume(ctx context.Context, t *term, u *Unit, id string) (rds.Volume, error) {
+	view := t.views[u.Name]
+	if view == nil {
+		return u.RDS.GetVolume(ctx, id)
+	}
+	if v := view.Load(); v != nil {
 		if c.clock.Since(v.created) > viewMaxAge {
-			t.view.CompareAndSwap(v, nil)
+			view.CompareAndSwap(v, nil)
 		} else {
-			vols, err := v.load(ctx, c.cfg.RDS)
+			vols, err := v.load(ctx, u.RDS)
 			switch {
 			case err == nil:
 				if vol, ok := vols[id]; ok && vol.Exported {
@@ -70,13 +80,13 @@ func (c *Controller) rdsVolume(ctx context.Context, t *term, id string) (rds.Vol
 			case errors.Is(err, rds.ErrUnavailable):
 				// Retried with backoff; the listing is dropped so the
 				// retry asks the RDS again instead of this cached failure.
-				t.view.CompareAndSwap(v, nil)
+				view.CompareAndSwap(v, nil)
 				return rds.Volume{}, err
 			default:
 				// A listing the client could not parse: per-volume reads.
-				t.view.CompareAndSwap(v, nil)
+				view.CompareAndSwap(v, nil)
 			}
 		}
 	}
-	return c.cfg.RDS.GetVolume(ctx, id)
+	return u.RDS.GetVolume(ctx, id)
 }

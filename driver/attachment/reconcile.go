@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/srvlab/rds-csi/driver"
 	"github.com/srvlab/rds-csi/metrics"
 	"github.com/srvlab/rds-csi/rds"
 )
@@ -100,23 +99,24 @@ func (c *Controller) sync(ctx context.Context, t *term, volumeID string) outcome
 // volume just unpublished is no longer this check's concern.
 func (c *Controller) checkRDS(ctx context.Context, t *term, st *volumeState, o *outcome) {
 	attachedTo := st.vaNodes()
-	if len(attachedTo) == 0 || c.cfg.RDS == nil {
-		c.memo.setMissing(st.ID, false)
+	// Ids of no unit (outside the managed prefix) are never sent to an RDS
+	// by a volume operation (driver/volumeid.go); the reconciler follows
+	// suit.
+	u, slot, ok := c.resolve(st.ID)
+	if len(attachedTo) == 0 || !ok {
+		if len(c.units) == 0 || len(attachedTo) == 0 {
+			c.memo.setMissing(st.ID, false)
+		}
 		return
 	}
-	// Ids outside the managed prefix are never sent to the RDS by a volume
-	// operation (driver/volumeid.go); the reconciler follows suit.
-	if !strings.HasPrefix(st.ID, driver.VolumeIDPrefix) {
-		return
-	}
-	if !c.cfg.Connected() {
+	if !u.Connected() {
 		o.result, o.err = metrics.ReconcileRequeue, errNotConnected
 		return
 	}
 	logger := klog.FromContext(ctx)
 	nodes := strings.Join(attachedTo, ", ")
 
-	vol, err := c.rdsVolume(ctx, t, st.ID)
+	vol, err := c.rdsVolume(ctx, t, u, slot)
 	switch {
 	case errors.Is(err, rds.ErrNotFound):
 		o.missing = true
@@ -134,7 +134,7 @@ func (c *Controller) checkRDS(ctx context.Context, t *term, st *volumeState, o *
 	if vol.Exported {
 		return
 	}
-	if err := c.cfg.RDS.SetExport(ctx, st.ID, true); err != nil {
+	if err := u.RDS.SetExport(ctx, slot, true); err != nil {
 		c.rdsFailure(o, fmt.Errorf("restoring the NVMe/TCP export of %s: %w", st.ID, err))
 		return
 	}

@@ -28,8 +28,9 @@ type term struct {
 	// pass reads the caches fresh anyway.
 	backoff map[string]struct{}
 
-	// view is the current pass's RDS listing, if any.
-	view atomic.Pointer[rdsView]
+	// views hold the current pass's listing of each unit, by unit name
+	// (the map is filled when the term starts and only read afterwards).
+	views map[string]*atomic.Pointer[rdsView]
 	// initial is the term's first full pass (set once, before the workers
 	// start; atomic because StartupPass reads it from outside).
 	initial atomic.Pointer[pass]
@@ -93,7 +94,10 @@ func (c *Controller) runTerm(ctx context.Context) {
 		logger.Error(err, "Cannot create the orphan queue")
 		return
 	}
-	t := &term{q: q, orphans: orphans, backoff: map[string]struct{}{}}
+	t := &term{q: q, orphans: orphans, backoff: map[string]struct{}{}, views: map[string]*atomic.Pointer[rdsView]{}}
+	for _, u := range c.units {
+		t.views[u.Name] = &atomic.Pointer[rdsView]{}
+	}
 
 	// Publish the term before listing the volumes: a change that lands in
 	// between is then enqueued by its handler instead of being lost.
@@ -115,10 +119,12 @@ func (c *Controller) runTerm(ctx context.Context) {
 	// pass. Drained here, before the pass, and not in reconnectLoop: there
 	// it raced with (and could swallow) a real reconnect right after the
 	// pass started.
-	if c.cfg.Reconnected != nil {
-		select {
-		case <-c.cfg.Reconnected:
-		default:
+	for _, u := range c.units {
+		if u.Reconnected != nil {
+			select {
+			case <-u.Reconnected:
+			default:
+			}
 		}
 	}
 
@@ -166,22 +172,41 @@ func (c *Controller) resyncLoop(ctx context.Context, t *term) {
 // reconnectLoop reconciles every attached volume when the RDS connection
 // comes back: exports may have been lost with an RDS restart, and volumes
 // waiting out a backoff because of the outage should not wait any longer.
+// With several units, one loop per unit, each reconciling its own volumes
+// only.
 func (c *Controller) reconnectLoop(ctx context.Context, t *term) {
-	if c.cfg.Reconnected == nil {
-		return
+	var wg sync.WaitGroup
+	for i := range c.units {
+		if u := &c.units[i]; u.Reconnected != nil {
+			wg.Go(func() { c.unitReconnectLoop(ctx, t, u) })
+		}
 	}
+	wg.Wait()
+}
+
+// unitReconnectLoop is reconnectLoop for one unit.
+func (c *Controller) unitReconnectLoop(ctx context.Context, t *term, u *Unit) {
 	// Notifications from before the term were drained by runTerm.
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case _, ok := <-c.cfg.Reconnected:
+		case _, ok := <-u.Reconnected:
 			if !ok {
 				return
 			}
-			keys := c.allVolumes(true)
-			klog.FromContext(ctx).Info("RDS reconnected: reconciling every attached volume", "volumes", len(keys))
-			c.newView(t)
+			var keys []string
+			for _, k := range c.allVolumes(true) {
+				if ku, _, ok := c.resolve(k); len(c.cfg.Units) == 0 || (ok && ku == u) {
+					keys = append(keys, k)
+				}
+			}
+			logger := klog.FromContext(ctx)
+			if u.Name != "" {
+				logger = logger.WithValues("rds", u.Name)
+			}
+			logger.Info("RDS reconnected: reconciling every attached volume", "volumes", len(keys))
+			c.newUnitView(t, u)
 			for _, k := range keys {
 				if c.onEnqueue != nil {
 					c.onEnqueue(k, 0)

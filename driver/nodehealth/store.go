@@ -75,7 +75,7 @@ func (s *Store) Load(logger klog.Logger) (fresh bool, err error) {
 			err = fmt.Errorf("holds volume %q", v.ID)
 		}
 		if err != nil {
-			adopted := Volume{ID: id, NQN: rds.NQNFor(id)}
+			adopted := Volume{ID: id, NQN: rds.NQNForHandle(id)}
 			if adopted.validate(s.prefix) != nil {
 				logger.Error(err, "Ignoring a file in the state directory that names no managed volume", "file", name)
 				continue

@@ -71,10 +71,10 @@ func (v Volume) clone() Volume {
 // record (on disk, possibly edited by hand) can never point the watcher at
 // a foreign NQN.
 func (v Volume) validate(managedPrefix string) error {
-	if err := rds.ValidateID(v.ID); err != nil {
+	if _, _, err := rds.SplitHandle(v.ID); err != nil {
 		return err
 	}
-	if want := rds.NQNFor(v.ID); v.NQN != want {
+	if want := rds.NQNForHandle(v.ID); v.NQN != want {
 		return fmt.Errorf("volume %s: nqn %q, want %q", v.ID, v.NQN, want)
 	}
 	if err := device.CheckManaged(managedPrefix, v.NQN); err != nil {

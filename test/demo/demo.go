@@ -20,6 +20,7 @@ type options struct {
 	latency string
 	outage  time.Duration
 	timeout time.Duration
+	multi   bool
 }
 
 // demo is one run: its temporary directory, the two processes, and a CSI
@@ -39,6 +40,9 @@ type demo struct {
 	conn        *grpc.ClientConn
 	ctrl        csi.ControllerClient
 	objs        objects
+	// --multi: the emulators and the volumes made.
+	units        []*unitSim
+	multiVolumes []string
 }
 
 func newDemo(out io.Writer, o options) *demo {
@@ -58,6 +62,9 @@ func (d *demo) section(title string) {
 // run is the whole walkthrough; every step returns an error that says
 // which step failed.
 func (d *demo) run(ctx context.Context) error {
+	if d.opt.multi {
+		return d.runMulti(ctx)
+	}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -87,7 +94,11 @@ func (d *demo) cleanup() error {
 	if d.conn != nil {
 		_ = d.conn.Close()
 	}
-	for _, p := range []*process{d.driver, d.sim} {
+	procs := []*process{d.driver, d.sim}
+	for _, u := range d.units {
+		procs = append(procs, u.proc)
+	}
+	for _, p := range procs {
 		if p != nil {
 			errs = append(errs, p.stop(stopGrace))
 		}
@@ -101,7 +112,11 @@ func (d *demo) cleanup() error {
 // showLogs prints the end of both processes' logs: after a failure they
 // usually say why.
 func (d *demo) showLogs(w io.Writer) {
-	for _, p := range []*process{d.sim, d.driver} {
+	procs := []*process{d.sim, d.driver}
+	for _, u := range d.units {
+		procs = append(procs, u.proc)
+	}
+	for _, p := range procs {
 		if p == nil {
 			continue
 		}

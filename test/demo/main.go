@@ -6,6 +6,7 @@
 //
 //	make demo                      # builds bin/ first
 //	go run ./test/demo --bin bin   # same, with binaries already built
+//	make demo-multi                # two RDS units, one killed (--multi)
 //
 // Everything lives in a temporary directory that is removed at the end,
 // also on failure and on Ctrl-C. The exit status is 0 only if every step
@@ -45,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	fs.StringVar(&o.latency, "latency", "none", "emulator latency model: none, or realistic (hardware-like delays; slower)")
 	fs.DurationVar(&o.outage, "outage", 3*time.Second, "how long the RDS stays down during the crash step")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long")
+	fs.BoolVar(&o.multi, "multi", false, "two RDS units behind one controller (--rds-config): placement, then one RDS killed while the other serves")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

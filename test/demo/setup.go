@@ -96,7 +96,7 @@ func (d *demo) setUp(ctx context.Context) error {
 	if d.driver, err = startProcess("rds-csi", file("rds-csi.log"), []string{"KUBERNETES_SERVICE_HOST"}, csiBin, args...); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, "the controller to connect to the RDS (/readyz)", d.driver, startTimeout, func(ctx context.Context) bool {
+	if err := waitFor(ctx, "the controller to connect to the RDS (/readyz)", d.driver, func(ctx context.Context) bool {
 		return httpOK(ctx, d.readyURL)
 	}); err != nil {
 		return err
@@ -118,7 +118,7 @@ func (d *demo) startSim(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, "the emulator's control endpoint", d.sim, startTimeout, func(ctx context.Context) bool {
+	return waitFor(ctx, "the emulator's control endpoint", d.sim, func(ctx context.Context) bool {
 		return httpOK(ctx, d.controlURL+"/healthz")
 	})
 }

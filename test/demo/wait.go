@@ -21,9 +21,9 @@ func freePort() (string, error) {
 }
 
 // waitFor polls cond every 50 ms until it holds, the process dies, or
-// timeout passes.
-func waitFor(ctx context.Context, what string, p *process, timeout time.Duration, cond func(context.Context) bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// startTimeout passes.
+func waitFor(ctx context.Context, what string, p *process, cond func(context.Context) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

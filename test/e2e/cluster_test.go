@@ -38,8 +38,13 @@ type cluster struct {
 
 	controller *controller
 	sidecars   []*harness.Process
-	root       string // module root (deploy/ lives there)
-	bins       binaries
+	// controllerExtra and provisionerExtra override flags on top of the
+	// usual overrides ("" removes a flag): the multi-RDS scenario's
+	// --rds-config instead of the single-RDS flags, a short capacity poll.
+	controllerExtra  map[string]string
+	provisionerExtra map[string]string
+	root             string // module root (deploy/ lives there)
+	bins             binaries
 }
 
 // newCluster renders deploy/, builds the binaries and starts the control

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -72,7 +73,9 @@ func startController(t *testing.T, c *cluster, bin string) *controller {
 	if err := os.WriteFile(launcher, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	args := withArgs(t, c.deploy.container(t, "").Args, c.controllerOverrides(ctl))
+	overrides := c.controllerOverrides(ctl)
+	maps.Copy(overrides, c.controllerExtra)
+	args := withArgs(t, c.deploy.container(t, "").Args, overrides)
 	t.Logf("rds-csi %s", strings.Join(args, " "))
 	ctl.proc = c.cp.StartBinary(launcher, args...)
 

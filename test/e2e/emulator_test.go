@@ -43,6 +43,13 @@ type emulator struct {
 // startEmulator creates keys and a data directory and starts rds-sim.
 func startEmulator(t *testing.T, cp *harness.ControlPlane, bin string) *emulator {
 	t.Helper()
+	return startEmulatorSized(t, cp, bin, "100G")
+}
+
+// startEmulatorSized is startEmulator with a pool of capacity (rds-sim
+// --capacity).
+func startEmulatorSized(t *testing.T, cp *harness.ControlPlane, bin, capacity string) *emulator {
+	t.Helper()
 	dir := t.TempDir()
 	ports := freePorts(t, 2)
 	e := &emulator{
@@ -82,7 +89,7 @@ func startEmulator(t *testing.T, cp *harness.ControlPlane, bin string) *emulator
 		"--host-key=" + hostKey,
 		"--authorized-keys=" + authorized,
 		"--control=" + strings.TrimPrefix(e.ControlURL, "http://"),
-		"--capacity=100G",
+		"--capacity=" + capacity,
 	}
 	e.Start(t)
 	return e

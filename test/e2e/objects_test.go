@@ -68,6 +68,13 @@ func (c *cluster) createControllerPod(t *testing.T) {
 // owned by the Node (as the kubelet does), so deleting the Node deletes it.
 func (c *cluster) createNode(t *testing.T, name string) {
 	t.Helper()
+	c.createNodeWith(t, name, nil)
+}
+
+// createNodeWith is createNode with the topology keys the node plugin
+// reports (a CSINode's drivers cannot change later).
+func (c *cluster) createNodeWith(t *testing.T, name string, topologyKeys []string) {
+	t.Helper()
 	ctx := context.Background()
 	node, err := c.kube.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{
 		Name:        name,
@@ -93,7 +100,7 @@ func (c *cluster) createNode(t *testing.T, name string) {
 			Name:            name,
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: name, UID: node.UID}},
 		},
-		Spec: storagev1.CSINodeSpec{Drivers: []storagev1.CSINodeDriver{{Name: driverName, NodeID: name}}},
+		Spec: storagev1.CSINodeSpec{Drivers: []storagev1.CSINodeDriver{{Name: driverName, NodeID: name, TopologyKeys: topologyKeys}}},
 	}, metav1.CreateOptions{})
 	must(t, err)
 }

@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"fmt"
+	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -52,9 +55,18 @@ func (c *cluster) startSidecars(t *testing.T) {
 			// StaleAttachment scenario counts: more rounds in less time.
 			overrides["reconcile-sync"] = e2eReconcileSync()
 		}
+		bin := ctr.Name
+		if ctr.Name == "csi-provisioner" {
+			// --enable-capacity: the downward-API variables of its Pod,
+			// and the Pod itself as the owner of the capacity objects
+			// (no ReplicaSet or Deployment exists here).
+			overrides["capacity-ownerref-level"] = "0"
+			maps.Copy(overrides, c.provisionerExtra)
+			bin = c.launcher(t, ctr.Name, map[string]string{"NAMESPACE": c.driverNamespace, "POD_NAME": controllerPod})
+		}
 		args := withArgs(t, ctr.Args, overrides)
 		t.Logf("%s %s", ctr.Name, strings.Join(args, " "))
-		c.sidecars = append(c.sidecars, c.cp.StartBinary(ctr.Name, args...))
+		c.sidecars = append(c.sidecars, c.cp.StartBinary(bin, args...))
 	}
 	c.sidecars = append(c.sidecars, c.cp.StartBinary(harness.BinSnapshotController,
 		"--kubeconfig="+c.cp.KubeconfigPath,
@@ -63,6 +75,23 @@ func (c *cluster) startSidecars(t *testing.T) {
 		"--retry-interval-max=5s",
 		"--v=4",
 	))
+}
+
+// launcher writes a script that runs the tools binary name with env set, as
+// the downward API would, without leaking env into other processes; exec
+// keeps the PID (and so the harness's signals) the binary's own.
+func (c *cluster) launcher(t *testing.T, name string, env map[string]string) string {
+	t.Helper()
+	script := "#!/bin/sh\n"
+	for k, v := range env {
+		script += fmt.Sprintf("export %s='%s'\n", k, v)
+	}
+	script += fmt.Sprintf("exec '%s' \"$@\"\n", filepath.Join(c.cp.BinDir, name))
+	path := filepath.Join(c.cp.Dir, name+"-launcher")
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // checkSidecarVersion fails the test when the binary under test is not the

@@ -65,6 +65,10 @@ func TestSchemaRejects(t *testing.T) {
 		{"namespace not a DNS label", "namespace:\n  name: Storage_System\n", []string{"/namespace/name"}},
 		{"toleration with an unknown key", "node:\n  tolerations:\n    - operator: Exists\n      effects: NoSchedule\n", []string{"/node/tolerations/0", "effects"}},
 		{"secret to create without a key", "rds:\n  sshSecret:\n    create: true\n    hostKey: ssh-ed25519 AAAA\n", []string{"/rds/sshSecret/privateKey"}},
+		{"unknown key in rds.config", "rds:\n  config:\n    units: []\n", []string{"/rds/config", "units"}},
+		{"capacity poll interval not a duration", "capacity:\n  pollInterval: 60\n", []string{"/capacity/pollInterval"}},
+		{"unknown key in capacity", "capacity:\n  enable: false\n", []string{"/capacity", "enable"}},
+		{"node topology not key=value", "node:\n  topology: rack-a\n", []string{"/node/topology"}},
 		{"ServiceMonitor label not a string", "metrics:\n  serviceMonitor:\n    labels:\n      release: 1\n", []string{"/metrics/serviceMonitor/labels/release"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,6 +105,12 @@ func TestTemplateRefuses(t *testing.T) {
 			[]string{"--set", "namespace.create=true", "--set", "namespace.name=rds-csi"}, "namespace.create needs namespace.name"},
 		{"creating an unnamed namespace", "rds-csi",
 			[]string{"--set", "namespace.create=true"}, "namespace.create needs namespace.name"},
+		{"units file without the keys Secret", "rds-csi",
+			[]string{"--set", "rds.config.content=units: []"}, "rds.config needs rds.config.keysSecretName"},
+		{"existing units ConfigMap without the keys Secret", "rds-csi",
+			[]string{"--set", "rds.config.configMapName=my-units"}, "rds.config needs rds.config.keysSecretName"},
+		{"keys Secret without a units file", "rds-csi",
+			[]string{"--set", "rds.config.keysSecretName=keys"}, "rds.config.keysSecretName without"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := append([]string{"template", "rds-csi", chartDir, "--namespace", tc.ns}, tc.extra...)

@@ -201,6 +201,84 @@ func valueChecks() []valueCheck {
 		}
 	}
 
+	// capacity.enabled: storageCapacity on the CSIDriver and the
+	// provisioner's --enable-capacity (with its owner and Pod variables and
+	// its RBAC) are on together or off together, never one without the other.
+	capacityCheck := func(t *testing.T, r renders) {
+		for _, tc := range []struct {
+			name string
+			objs []*unstructured.Unstructured
+			want bool
+		}{{"all", r.all, true}, {"defaults", r.def, true}, {"off", r.off, false}} {
+			sc, _, _ := unstructured.NestedBool(find(t, tc.objs, "CSIDriver", "rds.csi.srvlab.io").Object, "spec", "storageCapacity")
+			p := container(t, find(t, tc.objs, "Deployment", "rds-csi-controller"), "csi-provisioner")
+			a := args(p)
+			enable := slices.Contains(a, "--enable-capacity")
+			owner := slices.Contains(a, "--capacity-ownerref-level=2")
+			poll := slices.ContainsFunc(a, func(s string) bool { return strings.HasPrefix(s, "--capacity-poll-interval=") })
+			env := map[string]bool{}
+			for _, e := range p["env"].([]any) {
+				env[e.(map[string]any)["name"].(string)] = true
+			}
+			rule := hasRule(t, find(t, tc.objs, "ClusterRole", "rds-csi-provisioner"), "csistoragecapacities")
+			if sc != tc.want || enable != tc.want || owner != tc.want || poll != tc.want || env["NAMESPACE"] != tc.want || env["POD_NAME"] != tc.want || rule != tc.want {
+				t.Errorf("%s: storageCapacity %v, --enable-capacity %v, owner level %v, poll interval %v, NAMESPACE %v, POD_NAME %v, csistoragecapacities rule %v; want all %v",
+					tc.name, sc, enable, owner, poll, env["NAMESPACE"], env["POD_NAME"], rule, tc.want)
+			}
+		}
+	}
+	// rds.config: the controller reads the units file instead of the
+	// single-RDS flags, and mounts it and the units' keys instead of the
+	// single RDS's Secret.
+	unitsCheck := func(t *testing.T, r renders) {
+		content := readValues(t, switchesOffFile)["rds"].(map[string]any)["config"].(map[string]any)["content"]
+		cm := find(t, r.off, "ConfigMap", "rds-units-file")
+		if got, _, _ := unstructured.NestedString(cm.Object, "data", "rds.yaml"); got != content {
+			t.Errorf("ConfigMap rds-units-file rds.yaml = %q, want the content of the values %q", got, content)
+		}
+		// Only configMapName: an existing ConfigMap, none rendered.
+		existing := helmTemplate(t, "rds-csi", "--set", "rds.config.configMapName=my-units", "--set", "rds.config.keysSecretName=my-keys")
+		if n := len(ofKind(existing, "ConfigMap")); n != 1 {
+			t.Errorf("with only rds.config.configMapName the chart renders %d ConfigMaps, want 1 (rds-csi-config)", n)
+		}
+		for _, tc := range []struct {
+			name       string
+			objs       []*unstructured.Unstructured
+			cm, secret string
+		}{{"off", r.off, "rds-units-file", "rds-unit-keys"}, {"existing", existing, "my-units", "my-keys"}} {
+			d := find(t, tc.objs, "Deployment", "rds-csi-controller")
+			c := container(t, d, "rds-csi")
+			a := args(c)
+			if !slices.Contains(a, "--rds-config=/etc/rds-csi/units/rds.yaml") || slices.ContainsFunc(a, func(s string) bool {
+				return strings.HasPrefix(s, "--rds-address") || strings.HasPrefix(s, "--rds-user") || strings.HasPrefix(s, "--rds-private-key") || strings.HasPrefix(s, "--rds-host-key")
+			}) {
+				t.Errorf("%s: controller args %q: want --rds-config and no single-RDS flag", tc.name, a)
+			}
+			for _, e := range c["env"].([]any) {
+				if n := e.(map[string]any)["name"]; n == "RDS_ADDRESS" || n == "RDS_USER" {
+					t.Errorf("%s: controller still takes %v from rds-csi-config", tc.name, n)
+				}
+			}
+			vols := map[string]map[string]any{}
+			for _, v := range podSpec(t, d)["volumes"].([]any) {
+				vm := v.(map[string]any)
+				vols[vm["name"].(string)] = vm
+			}
+			if _, ok := vols["rds-ssh"]; ok {
+				t.Errorf("%s: the single RDS's Secret is still mounted", tc.name)
+			}
+			if cmv, _ := vols["rds-units"]["configMap"].(map[string]any); cmv == nil || cmv["name"] != tc.cm {
+				t.Errorf("%s: rds-units volume %v, want ConfigMap %s", tc.name, vols["rds-units"], tc.cm)
+			}
+			if sv, _ := vols["rds-unit-keys"]["secret"].(map[string]any); sv == nil || sv["secretName"] != tc.secret {
+				t.Errorf("%s: rds-unit-keys volume %v, want Secret %s", tc.name, vols["rds-unit-keys"], tc.secret)
+			}
+		}
+		if a := args(container(t, find(t, r.def, "Deployment", "rds-csi-controller"), "rds-csi")); slices.ContainsFunc(a, func(s string) bool { return strings.HasPrefix(s, "--rds-config") }) {
+			t.Errorf("defaults: controller args %q pass --rds-config", a)
+		}
+	}
+
 	checks = append(checks,
 		valueCheck{"namespace.name", func(t *testing.T, r renders) {
 			n := 0
@@ -262,6 +340,37 @@ func valueChecks() []valueCheck {
 		valueCheck{"rds.sshSecret.hostKey", secretCheck},
 		valueCheck{"rds.sshSecret.privateKeyKey", secretKeysCheck},
 		valueCheck{"rds.sshSecret.hostKeyKey", secretKeysCheck},
+		valueCheck{"rds.config.content", unitsCheck},
+		valueCheck{"rds.config.configMapName", unitsCheck},
+		valueCheck{"rds.config.keysSecretName", unitsCheck},
+		valueCheck{"capacity.enabled", capacityCheck},
+		valueCheck{"capacity.pollInterval", func(t *testing.T, r renders) {
+			a := args(container(t, find(t, r.all, "Deployment", "rds-csi-controller"), "csi-provisioner"))
+			if !slices.Contains(a, "--capacity-poll-interval=30s") {
+				t.Errorf("provisioner args %q lack --capacity-poll-interval=30s", a)
+			}
+		}},
+		valueCheck{"topology.enabled", func(t *testing.T, r renders) {
+			for _, tc := range []struct {
+				objs []*unstructured.Unstructured
+				want bool
+			}{{r.all, true}, {r.def, true}, {r.off, false}} {
+				gate := slices.Contains(args(container(t, find(t, tc.objs, "Deployment", "rds-csi-controller"), "csi-provisioner")), "--feature-gates=Topology=true")
+				rule := hasRule(t, find(t, tc.objs, "ClusterRole", "rds-csi-provisioner"), "csinodes")
+				if gate != tc.want || rule != tc.want {
+					t.Errorf("Topology gate %v, csinodes rule %v; want both %v", gate, rule, tc.want)
+				}
+			}
+		}},
+		valueCheck{"node.topology", func(t *testing.T, r renders) {
+			ds := find(t, r.all, "DaemonSet", "rds-csi-node")
+			if a := args(container(t, ds, "rds-csi")); !slices.Contains(a, "--node-topology=topology.rds.csi.srvlab.io/rds=rack-b,topology.rds.csi.srvlab.io/site=west") {
+				t.Errorf("node args %q lack the --node-topology of the values", a)
+			}
+			if a := args(container(t, find(t, r.def, "DaemonSet", "rds-csi-node"), "rds-csi")); slices.ContainsFunc(a, func(s string) bool { return strings.HasPrefix(s, "--node-topology") }) {
+				t.Errorf("defaults: node args %q pass --node-topology", a)
+			}
+		}},
 		valueCheck{"imagePullSecrets", func(t *testing.T, r renders) {
 			want := []any{map[string]any{"name": "mirror-pull"}}
 			podField("Deployment/rds-csi-controller", "imagePullSecrets", want)(t, r)
@@ -522,4 +631,19 @@ func TestValues(t *testing.T) {
 	}
 	t.Logf("defaults: %s", ids(r.def))
 	t.Logf("all-values: %s", ids(r.all))
+}
+
+// hasRule: the ClusterRole grants something on resource.
+func hasRule(t *testing.T, role *unstructured.Unstructured, resource string) bool {
+	t.Helper()
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, r := range rules {
+		res, _ := r.(map[string]any)["resources"].([]any)
+		for _, x := range res {
+			if x == resource {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -25,6 +25,7 @@ type driver struct {
 	metricsAddr string
 	rdsAddr     string
 	identity    csi.IdentityClient
+	controller  csi.ControllerClient
 	http        *http.Client
 }
 
@@ -33,22 +34,31 @@ type driver struct {
 // extra flags come last and so override the defaults set here.
 func startDriver(tb testing.TB, dir, rdsAddr string, keys procs.SSHKeys, hostKey string, extra ...string) *driver {
 	tb.Helper()
+	rdsArgs := []string{
+		"--rds-address=" + rdsAddr,
+		"--rds-private-key=" + keys.ClientKey,
+		"--rds-host-key=" + hostKey,
+	}
+	return startDriverWith(tb, dir, rdsAddr, append(rdsArgs, extra...)...)
+}
+
+// startDriverWith is startDriver with the RDS flags (the single-RDS ones or
+// --rds-config) given by the caller in args.
+func startDriverWith(tb testing.TB, dir, rdsAddr string, args ...string) *driver {
+	tb.Helper()
 	d := &driver{
 		socket:      filepath.Join(dir, "csi.sock"),
 		metricsAddr: procs.FreeAddr(tb),
 		rdsAddr:     rdsAddr,
 		http:        &http.Client{Timeout: time.Second},
 	}
-	args := []string{
+	base := []string{
 		"--mode=controller",
 		"--endpoint=unix://" + d.socket,
-		"--rds-address=" + rdsAddr,
-		"--rds-private-key=" + keys.ClientKey,
-		"--rds-host-key=" + hostKey,
 		"--metrics-address=" + d.metricsAddr,
 		"-v=2", // state changes and connection attempts, not every Probe
 	}
-	d.proc = startProc(tb, "rds-csi", filepath.Join(dir, "rds-csi.log"), csiBin, append(args, extra...)...)
+	d.proc = startProc(tb, "rds-csi", filepath.Join(dir, "rds-csi.log"), csiBin, append(base, args...)...)
 
 	// Connect only once the socket exists: a gRPC channel whose first dial
 	// fails waits out its own reconnect backoff (1 s) before trying again.
@@ -62,6 +72,7 @@ func startDriver(tb testing.TB, dir, rdsAddr string, keys procs.SSHKeys, hostKey
 	}
 	tb.Cleanup(func() { _ = conn.Close() })
 	d.identity = csi.NewIdentityClient(conn)
+	d.controller = csi.NewControllerClient(conn)
 
 	answers := func() bool {
 		if d.proc.Exited() {

@@ -17,9 +17,14 @@ import (
 type metricSet map[string]float64
 
 // get returns the value of the series name{labels}; labels are name/value
-// pairs and must be the series' complete label set.
+// pairs and must be the series' complete label set, except that the RDS
+// connection metrics' unit label may be left out for the single RDS (unit
+// "default").
 func (s metricSet) get(name string, labels ...string) (float64, bool) {
-	v, ok := s[seriesKey(name, labels...)]
+	if v, ok := s[seriesKey(name, labels...)]; ok {
+		return v, true
+	}
+	v, ok := s[seriesKey(name, append(slices.Clone(labels), "rds", "default")...)]
 	return v, ok
 }
 

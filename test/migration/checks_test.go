@@ -279,7 +279,9 @@ func (c *cluster) projectedKey(t *testing.T, dep *appsv1.Deployment, ctr corev1.
 
 // checkCSIDriver: the same object unless the earlier one could not stay
 // (attachRequired false), no longer Helm's, with this driver's mutable
-// settings applied (storageCapacity false matters: see engineering notes).
+// settings applied (storageCapacity true, the same as the earlier driver's
+// since several RDS units came with --enable-capacity; its part-of label
+// shows this driver's object was applied over the earlier one).
 func (c *cluster) checkCSIDriver(t *testing.T, tc migrationCase, was recorded) {
 	d, err := c.cp.Clientset.StorageV1().CSIDrivers().Get(context.Background(), driverName, metav1.GetOptions{})
 	if err != nil {
@@ -294,8 +296,11 @@ func (c *cluster) checkCSIDriver(t *testing.T, tc migrationCase, was recorded) {
 	if d.Spec.AttachRequired == nil || !*d.Spec.AttachRequired {
 		t.Error("CSIDriver attachRequired is not true")
 	}
-	if d.Spec.StorageCapacity == nil || *d.Spec.StorageCapacity {
-		t.Error("CSIDriver storageCapacity is not false: this driver's CSIDriver was not applied")
+	if d.Spec.StorageCapacity == nil || !*d.Spec.StorageCapacity {
+		t.Error("CSIDriver storageCapacity is not true: the provisioner runs with --enable-capacity")
+	}
+	if d.Labels["app.kubernetes.io/part-of"] != "rds-csi" {
+		t.Errorf("CSIDriver labels %v lack app.kubernetes.io/part-of=rds-csi: this driver's CSIDriver was not applied", d.Labels)
 	}
 	if d.Spec.PodInfoOnMount == nil || !*d.Spec.PodInfoOnMount {
 		t.Error("CSIDriver podInfoOnMount is not true")

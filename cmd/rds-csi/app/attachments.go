@@ -13,7 +13,6 @@ import (
 
 	"github.com/srvlab/rds-csi/driver/attachment"
 	"github.com/srvlab/rds-csi/driver/kube"
-	"github.com/srvlab/rds-csi/fsm"
 	"github.com/srvlab/rds-csi/metrics"
 	"github.com/srvlab/rds-csi/rds"
 )
@@ -21,7 +20,7 @@ import (
 // newAttachmentController builds the VolumeAttachment-backed attachment
 // state and reconciler. It must be created before the FSM runs, because it
 // subscribes to the Reconnected notification.
-func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient rds.Client, machine *fsm.Machine,
+func newAttachmentController(cfg Config, client kubernetes.Interface, parts *controllerParts, resolve func(string) (string, string, bool),
 	recorder kube.Recorder, reg *metricsSet, logger klog.Logger) (*attachment.Controller, error) {
 	pod, _ := kube.PodFromEnv()
 	namespace := cfg.LeaderElectionNamespace
@@ -55,7 +54,7 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 	if err != nil {
 		return nil, fmt.Errorf("orphan report: dynamic client: %w", err)
 	}
-	return attachment.New(attachment.Config{
+	ac := attachment.Config{
 		Client:         client,
 		DriverName:     cfg.DriverName,
 		Namespace:      namespace,
@@ -64,9 +63,6 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 		PodUID:         podUID,
 		GracePeriod:    cfg.AttachmentGracePeriod,
 		ResyncPeriod:   cfg.AttachmentResyncPeriod,
-		RDS:            rdsClient,
-		Connected:      machine.Connected,
-		Reconnected:    machine.Subscribe(),
 		Events:         recorder,
 		Metrics:        metrics.NewAttachment(reg.registry),
 		QueueMetrics:   reg.workqueue,
@@ -82,7 +78,21 @@ func newAttachmentController(cfg Config, client kubernetes.Interface, rdsClient 
 		DefaultVolumePath: rds.DefaultVolumePath,
 		Dynamic:           dyn,
 		OrphanMetrics:     metrics.NewOrphan(reg.registry),
-	})
+	}
+	if one := parts.units[0]; len(parts.units) == 1 && one.spec.Legacy {
+		// The single-RDS driver's reconciler, orphan report included.
+		ac.RDS, ac.Connected, ac.Reconnected = one.conn, one.machine.Connected, one.machine.Subscribe()
+	} else {
+		// Per unit; the orphan report knows one RDS only and is off.
+		logger.Info("Several RDS units (or a non-legacy one): the orphan report is off")
+		ac.Resolve = resolve
+		for _, u := range parts.units {
+			ac.Units = append(ac.Units, attachment.Unit{
+				Name: u.spec.Name, RDS: u.conn, Connected: u.machine.Connected, Reconnected: u.machine.Subscribe(),
+			})
+		}
+	}
+	return attachment.New(ac)
 }
 
 // awaitStartupPass waits for the attachment controller's first full pass

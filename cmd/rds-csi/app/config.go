@@ -34,6 +34,12 @@ type Config struct {
 	NodeID     string
 	DriverName string
 
+	// RDSConfig is the --rds-config file listing several RDS units
+	// (units.go); it excludes the single-RDS flags below.
+	RDSConfig string
+	// units is RDSConfig loaded by Validate.
+	units []UnitSpec
+
 	RDSAddress          string
 	RDSUser             string
 	RDSPrivateKey       string
@@ -52,6 +58,7 @@ type Config struct {
 	Kubeconfig     string
 
 	// Node plugin.
+	NodeTopology       string
 	MaxVolumesPerNode  int64
 	DeviceConnector    string
 	LoopRoot           string
@@ -83,7 +90,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's name (required for node and all modes)")
 	fs.StringVar(&c.DriverName, "driver-name", "rds.csi.srvlab.io", "CSI driver name")
 
-	fs.StringVar(&c.RDSAddress, "rds-address", "", "RDS SSH address host:port (controller)")
+	fs.StringVar(&c.RDSConfig, "rds-config", "", "YAML file listing several RDS units (name, address, user, privateKey, hostKey, nvmeAddress, nvmePort, topology, legacy); excludes --rds-address, --rds-user, --rds-private-key, --rds-host-key and --rds-insecure-skip-host-key-check")
+	fs.StringVar(&c.RDSAddress, "rds-address", "", "RDS SSH address host:port (controller; the single RDS, unit \"default\")")
 	fs.StringVar(&c.RDSUser, "rds-user", "admin", "RouterOS user for SSH")
 	fs.StringVar(&c.RDSPrivateKey, "rds-private-key", "", "file with the SSH private key (OpenSSH format)")
 	fs.StringVar(&c.RDSHostKey, "rds-host-key", "", "file with the RDS host public key (OpenSSH public-key line or known_hosts line)")
@@ -100,6 +108,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddress, "metrics-address", ":9809", "address serving /metrics, /healthz and /readyz (empty: off)")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config when running in a Pod; none: Kubernetes features off)")
 
+	fs.StringVar(&c.NodeTopology, "node-topology", "", "node: topology segments this node reaches, key=value,... (e.g. topology.rds.csi.srvlab.io/rds=rack-a); reported by NodeGetInfo")
 	fs.Int64Var(&c.MaxVolumesPerNode, "max-volumes-per-node", 0, "max_volumes_per_node reported by NodeGetInfo (0: unlimited)")
 	fs.StringVar(&c.DeviceConnector, "device-connector", "nvme-tcp", "how the node gets a block device: nvme-tcp, or loop (test mode: attaches the emulator's backing files)")
 	fs.StringVar(&c.LoopRoot, "loop-root", "", "loop connector only: the emulator's --data-dir")
@@ -148,20 +157,10 @@ func (c *Config) Validate() error {
 		bad("--node-id is required in %s mode", c.Mode)
 	}
 	if c.HasController() {
-		if _, _, err := net.SplitHostPort(c.RDSAddress); err != nil || c.RDSAddress == "" {
-			bad("--rds-address=%q: want host:port", c.RDSAddress)
-		}
-		if c.RDSUser == "" {
-			bad("--rds-user is empty")
-		}
-		if c.RDSPrivateKey == "" {
-			bad("--rds-private-key is required in %s mode", c.Mode)
-		}
-		if c.RDSHostKey == "" && !c.RDSInsecureSkipHost {
-			bad("--rds-host-key is required (or --rds-insecure-skip-host-key-check for tests)")
-		}
-		if c.RDSHostKey != "" && c.RDSInsecureSkipHost {
-			bad("--rds-host-key and --rds-insecure-skip-host-key-check exclude each other")
+		if c.RDSConfig != "" {
+			c.validateRDSConfig(bad)
+		} else {
+			c.validateRDSFlags(bad)
 		}
 		positive := map[string]time.Duration{
 			"--rds-command-timeout": c.RDSCommandTimeout, "--rds-copy-timeout": c.RDSCopyTimeout, "--rds-health-interval": c.HealthInterval,
@@ -190,6 +189,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.HasNode() {
+		if _, err := ParseNodeTopology(c.NodeTopology); err != nil {
+			errs = append(errs, err)
+		}
 		if c.MaxVolumesPerNode < 0 {
 			bad("--max-volumes-per-node=%d must not be negative", c.MaxVolumesPerNode)
 		}
@@ -223,6 +225,45 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateRDSFlags checks the single-RDS flags.
+func (c *Config) validateRDSFlags(bad func(string, ...any)) {
+	if _, _, err := net.SplitHostPort(c.RDSAddress); err != nil || c.RDSAddress == "" {
+		bad("--rds-address=%q: want host:port", c.RDSAddress)
+	}
+	if c.RDSUser == "" {
+		bad("--rds-user is empty")
+	}
+	if c.RDSPrivateKey == "" {
+		bad("--rds-private-key is required in %s mode", c.Mode)
+	}
+	if c.RDSHostKey == "" && !c.RDSInsecureSkipHost {
+		bad("--rds-host-key is required (or --rds-insecure-skip-host-key-check for tests)")
+	}
+	if c.RDSHostKey != "" && c.RDSInsecureSkipHost {
+		bad("--rds-host-key and --rds-insecure-skip-host-key-check exclude each other")
+	}
+}
+
+// validateRDSConfig loads --rds-config; the single-RDS flags must be unset
+// (--rds-user at its default), so that no setting is silently ignored.
+func (c *Config) validateRDSConfig(bad func(string, ...any)) {
+	for flag, set := range map[string]bool{
+		"--rds-address": c.RDSAddress != "", "--rds-private-key": c.RDSPrivateKey != "",
+		"--rds-host-key": c.RDSHostKey != "", "--rds-insecure-skip-host-key-check": c.RDSInsecureSkipHost,
+		"--rds-user": c.RDSUser != "admin",
+	} {
+		if set {
+			bad("%s and --rds-config exclude each other: set it per unit in the file", flag)
+		}
+	}
+	units, err := LoadRDSConfig(c.RDSConfig)
+	if err != nil {
+		bad("%w", err)
+		return
+	}
+	c.units = units
 }
 
 // DefaultConfig returns a Config holding every flag's default, for tests and

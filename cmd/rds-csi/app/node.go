@@ -51,8 +51,14 @@ func newNode(cfg Config, recorder kube.Recorder, set *metricsSet, logger klog.Lo
 	if err != nil {
 		return nil, nil, fmt.Errorf("node health watcher: %w", err)
 	}
+	topology, err := ParseNodeTopology(cfg.NodeTopology)
+	if err != nil {
+		watcher.Shutdown()
+		return nil, nil, err
+	}
 	ns, err := driver.NewNodeServer(driver.NodeConfig{
 		NodeID:            cfg.NodeID,
+		Topology:          topology,
 		MaxVolumesPerNode: cfg.MaxVolumesPerNode,
 		Connector:         connector,
 		ManagedNQNPrefix:  cfg.ManagedNQNPrefix,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -17,10 +16,7 @@ import (
 	"github.com/srvlab/rds-csi/driver/attachment"
 	"github.com/srvlab/rds-csi/driver/kube"
 	"github.com/srvlab/rds-csi/driver/nodehealth"
-	"github.com/srvlab/rds-csi/fsm"
 	"github.com/srvlab/rds-csi/metrics"
-	"github.com/srvlab/rds-csi/queue"
-	"github.com/srvlab/rds-csi/rds"
 )
 
 // metricsSet is the registry and the shared workqueue metrics provider.
@@ -92,66 +88,16 @@ func Run(ctx context.Context, cfg Config) error {
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait: stop everything, then wait for it
 
+	var parts *controllerParts
 	if cfg.HasController() {
-		conn, err := rds.NewSSHClient(rds.SSHConfig{
-			Address:                  cfg.RDSAddress,
-			User:                     cfg.RDSUser,
-			PrivateKeyPath:           cfg.RDSPrivateKey,
-			HostKeyPath:              cfg.RDSHostKey,
-			InsecureSkipHostKeyCheck: cfg.RDSInsecureSkipHost,
-			DialTimeout:              cfg.dialTimeout(),
-			CommandTimeout:           cfg.RDSCommandTimeout,
-			CopyTimeout:              cfg.RDSCopyTimeout,
-			MaxSessions:              cfg.RDSMaxSessions,
-			Logger:                   logger,
-		})
-		if err != nil {
+		if parts, err = newController(cfg, client, recorder, metricSet, logger); err != nil {
 			return err
 		}
-		machine, err := fsm.New(fsm.Config{
-			Conn:           conn,
-			Recorder:       recorder,
-			Metrics:        metrics.NewFSM(reg),
-			QueueMetrics:   queueMetrics,
-			HealthInterval: cfg.HealthInterval,
-			HealthTimeout:  cfg.HealthTimeout,
-			DialTimeout:    cfg.dialTimeout(),
-			ProbeInterval:  cfg.probeInterval(),
-			Backoff:        queue.LimiterConfig{Base: cfg.ReconnectBase, Max: cfg.ReconnectMax, Jitter: queue.DefaultJitter},
-		})
-		if err != nil {
-			return err
+		attachCtl = parts.attachCtl
+		controller, live, ready = parts.service, parts.live, parts.ready
+		for _, u := range parts.units {
+			goRun("connection FSM "+u.spec.Name, func() error { return u.machine.Run(ctx) })
 		}
-		var attachments driver.Attachments = driver.NewMemoryAttachments()
-		var backingFiles func(string) []string // from PVs, with Kubernetes
-		nodeExistsFn := nodeExists(cfg)
-		if client != nil {
-			// Attachment truth from VolumeAttachments; it subscribes to
-			// Reconnected, so it is built before the FSM loop starts.
-			attachCtl, err = newAttachmentController(cfg, client, conn, machine, recorder, metricSet, logger)
-			if err != nil {
-				return err
-			}
-			attachments, nodeExistsFn = attachCtl.Attachments(), attachCtl.NodeExists
-			backingFiles = attachCtl.BackingFiles
-		}
-		host, _, _ := net.SplitHostPort(cfg.RDSAddress)
-		cs, err := driver.NewControllerServer(driver.ControllerConfig{
-			DriverName:         cfg.DriverName,
-			RDS:                conn,
-			Connected:          machine.Connected,
-			Attachments:        attachments,
-			NodeExists:         nodeExistsFn,
-			BackingFiles:       backingFiles,
-			DefaultNVMeAddress: host,
-			CopyTimeout:        cfg.RDSCopyTimeout,
-			Logger:             logger,
-		})
-		if err != nil {
-			return err
-		}
-		controller, live, ready = cs, machine.Live, machine.Connected
-		goRun("connection FSM", func() error { return machine.Run(ctx) })
 		if attachCtl != nil {
 			goRun("attachment reconciler", func() error {
 				if err := attachCtl.Start(ctx); err != nil {
@@ -170,7 +116,12 @@ func Run(ctx context.Context, cfg Config) error {
 		node, health = ns, watcher
 	}
 
-	identity = driver.NewIdentityServer(cfg.DriverName, Version, cfg.HasController(), ready)
+	nodeTopology, _ := ParseNodeTopology(cfg.NodeTopology) // validated
+	var identityOpts []driver.IdentityOption
+	if (parts != nil && parts.hasTopology) || (cfg.HasNode() && len(nodeTopology) > 0) {
+		identityOpts = append(identityOpts, driver.WithTopology())
+	}
+	identity = driver.NewIdentityServer(cfg.DriverName, Version, cfg.HasController(), ready, identityOpts...)
 	server, err := driver.NewServer(driver.ServerConfig{
 		Endpoint:   cfg.Endpoint,
 		Identity:   identity,
@@ -187,7 +138,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	if cfg.MetricsAddress != "" {
-		handler := metrics.NewHandler(metrics.HTTPConfig{Gatherer: reg, Live: live, Ready: ready})
+		hc := metrics.HTTPConfig{Gatherer: reg, Live: live, Ready: ready}
+		if parts != nil {
+			hc.Units = parts.readiness
+		}
+		handler := metrics.NewHandler(hc)
 		goRun("metrics server", func() error { return metrics.Serve(ctx, cfg.MetricsAddress, handler) })
 	}
 

@@ -85,3 +85,26 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: ["ALL"]
 {{- end -}}
+
+{{/*
+"true" when the controller reads an --rds-config file (several RDS units,
+docs/configure.md §4): rendered from rds.config.content, or an existing
+ConfigMap rds.config.configMapName; empty for the single RDS of
+rds.address. Fails on a half-set rds.config.
+*/}}
+{{- define "rds-csi.units" -}}
+{{- $c := .Values.rds.config -}}
+{{- if or $c.content $c.configMapName -}}
+{{- if not $c.keysSecretName -}}
+{{- fail "rds.config needs rds.config.keysSecretName: the Secret with every unit's privateKey and hostKey files (mounted at /etc/rds-csi/unit-keys)" -}}
+{{- end -}}
+true
+{{- else if $c.keysSecretName -}}
+{{- fail "rds.config.keysSecretName without rds.config.content or rds.config.configMapName: no units file names the keys" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ConfigMap holding the --rds-config file (key rds.yaml). */}}
+{{- define "rds-csi.unitsConfigMap" -}}
+{{- .Values.rds.config.configMapName | default "rds-csi-units" -}}
+{{- end -}}
