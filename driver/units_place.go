@@ -25,8 +25,9 @@ import (
 //
 //  1. the unit this process sent the name to before (even when it is away
 //     now: the retry waits for it, Unavailable);
-//  2. the unit that already has the disk slot of the name, looked up on
-//     every connected unit (after a controller restart);
+//  2. the unit that already has the disk slot of the name, or its backing
+//     file (an add still running), looked up on every connected unit (after
+//     a controller restart);
 //  3. the candidate units: reachable from a requisite topology (all units
 //     without requirements), narrowed to those reachable from the first
 //     preferred topology that has any. If any candidate is not connected,
@@ -45,7 +46,7 @@ import (
 // candidate is away; the sidecar retries, and the create goes through when
 // the unit is back (or at once with a StorageClass that pins a unit: rds).
 
-// placeBucket is// placeBucket is the granularity of free space comparisons.
+// placeBucket is the granularity of free space comparisons.
 const placeBucket = 1 << 30
 
 // place chooses the unit of a new volume.
@@ -66,12 +67,12 @@ func (uc *UnitsController) place(ctx context.Context, name string, req *csi.Crea
 		if !u.connected() {
 			continue
 		}
-		_, err := u.cs.cfg.RDS.GetVolume(ctx, slot)
-		switch {
-		case err == nil:
-			return u, nil
-		case !errors.Is(err, rds.ErrNotFound):
+		held, err := u.holds(ctx, slot, volumePathParam(req.GetParameters(), u))
+		if err != nil {
 			return nil, rdsStatus(err, "CreateVolume: looking for "+slot+" on RDS unit "+u.Name, slot)
+		}
+		if held {
+			return u, nil
 		}
 	}
 
@@ -121,6 +122,29 @@ func (uc *UnitsController) place(ctx context.Context, name string, req *csi.Crea
 	})
 	klogFor(ctx, uc.logger).V(2).Info("Placed new volume", "name", name, "rds", best.u.Name, "freeBytes", best.free, "candidates", len(fits))
 	return best.u, nil
+}
+
+// holds tells whether u has the disk slot, or its backing file in dir: an
+// earlier attempt's add still running on the RDS shows its file before its
+// disk, and the retry must go where that file is (the unit's create then
+// waits for it, controller_leftover.go).
+func (u *unit) holds(ctx context.Context, slot, dir string) (bool, error) {
+	_, err := u.cs.cfg.RDS.GetVolume(ctx, slot)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, rds.ErrNotFound):
+		return false, err
+	}
+	if rds.ValidateVolumePath(dir) != nil {
+		return false, nil // refused by the unit's own validation later
+	}
+	files, err := u.cs.cfg.RDS.ListFiles(ctx, dir)
+	if err != nil {
+		return false, err
+	}
+	file := rds.FilePathFor(dir, slot)
+	return slices.ContainsFunc(files, func(f rds.File) bool { return f.Path == file }), nil
 }
 
 // awayUnits are the units of us that are not connected.

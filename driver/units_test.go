@@ -175,6 +175,22 @@ func TestUnitsCreatePlacement(t *testing.T) {
 			t.Fatalf("got %v, %v; want b:%s", resp.GetVolume().GetVolumeId(), err, slot)
 		}
 	})
+	t.Run("retry after a restart finds an add still running", func(t *testing.T) {
+		e := newUnitsEnv(t, testUnit{name: "a", pool: 100 << 30}, testUnit{name: "b", pool: 60 << 30})
+		slot := volumeIDForName("running")
+		// An earlier process's add on b: its file is there, its disk not yet.
+		e.fakes["b"].AddFile(rds.FilePathFor(rds.DefaultVolumePath, slot), 1<<30)
+		_, err := e.uc.CreateVolume(ctx, unitCreateReq("running", 1<<30, nil))
+		if status.Code(err) != codes.Aborted {
+			t.Fatalf("got %v, want Aborted while the add on b may still run", err)
+		}
+		if on := e.unitOf(slot); len(on) != 0 {
+			t.Fatalf("disk created on %v while b's add may still run", on)
+		}
+		if files := e.fakes["a"].Files(); len(files) != 0 {
+			t.Fatalf("files on a: %v", files)
+		}
+	})
 	t.Run("topology", func(t *testing.T) {
 		e := newUnitsEnv(t,
 			testUnit{name: "a", pool: 100 << 30, topology: map[string]string{"topology.rds.csi.srvlab.io/rds": "rack-a"}},
