@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/srvlab/rds-csi/test/harness"
 )
 
 // TestE2EMultiRDS is acceptance point 3 of issue 13 on a real API server
@@ -27,11 +29,11 @@ import (
 //
 //   - CSIStorageCapacity objects appear per segment with each unit's free
 //     space, and follow it within one poll after a volume is made;
-//   - a WaitForFirstConsumer claim that fits only on B binds on B. With
-//     RDS_CSI_KUBE_SCHEDULER naming a kube-scheduler binary, a Pod using the
-//     claim is scheduled by it (capacity-aware: the node in rack-a has too
-//     little room); without one, the claim gets the scheduler's
-//     selected-node annotation for the rack-b node.
+//   - a WaitForFirstConsumer claim that fits only on B binds on B: the real
+//     kube-scheduler (from the tools build) schedules a Pod using it to the
+//     rack-b node, because the rack-a node's RDS has too little room, and a
+//     claim that fits nowhere keeps its Pod unschedulable for lack of
+//     storage.
 func TestE2EMultiRDS(t *testing.T) {
 	c := newCluster(t)
 	c.dumpOnFailureMulti(t)
@@ -63,10 +65,8 @@ func TestE2EMultiRDS(t *testing.T) {
 	c.createControllerPod(t)
 	c.controller = startController(t, c, c.bins.CSI)
 	c.startSidecars(t)
-	if sched := os.Getenv("RDS_CSI_KUBE_SCHEDULER"); sched != "" {
-		c.sidecars = append(c.sidecars, c.cp.StartBinary(sched,
-			"--kubeconfig="+c.cp.KubeconfigPath, "--leader-elect=false", fmt.Sprintf("--secure-port=%d", freePorts(t, 1)[0]), "--v=3"))
-	}
+	c.sidecars = append(c.sidecars, c.cp.StartBinary(harness.BinKubeScheduler,
+		"--kubeconfig="+c.cp.KubeconfigPath, "--leader-elect=false", fmt.Sprintf("--secure-port=%d", freePorts(t, 1)[0]), "--v=3"))
 
 	// 1. One CSIStorageCapacity per segment, each with its unit's room.
 	want := map[string]int64{"rack-a": 20 << 30, "rack-b": 60 << 30}
@@ -95,14 +95,8 @@ func TestE2EMultiRDS(t *testing.T) {
 	// 3. 30 GiB fit only on B (A has 20 GiB).
 	big := c.newPVC(t, "big", "30Gi")
 	big.Annotations = map[string]string{}
-	if os.Getenv("RDS_CSI_KUBE_SCHEDULER") == "" {
-		t.Logf("no RDS_CSI_KUBE_SCHEDULER: the claim names %s as the scheduler would", nodeRackB)
-		big.Annotations[annotationSelectedNode] = nodeRackB
-		c.createPVC(t, big)
-	} else {
-		c.createPVC(t, big)
-		c.createPodFor(t, "big-user", "big")
-	}
+	c.createPVC(t, big)
+	c.createPodFor(t, "big-user", "big")
 	pv = c.waitBound(t, "big")
 	if !strings.HasPrefix(pv.Spec.CSI.VolumeHandle, "b:") {
 		t.Errorf("volume handle %s: want on unit b", pv.Spec.CSI.VolumeHandle)
@@ -110,38 +104,36 @@ func TestE2EMultiRDS(t *testing.T) {
 	if na := pv.Spec.NodeAffinity; na == nil || na.Required == nil || len(na.Required.NodeSelectorTerms) != 1 || !strings.Contains(fmt.Sprint(na.Required.NodeSelectorTerms), "rack-b") {
 		t.Errorf("PV node affinity %v: want the rack-b segment", na)
 	}
-	if os.Getenv("RDS_CSI_KUBE_SCHEDULER") != "" {
-		// The scheduler binds the Pod once its claim is bound (PreBind).
-		var pod *corev1.Pod
-		eventually(t, waitTimeout, "Pod big-user bound to a node", func() (bool, string, error) {
-			var err error
-			pod, err = c.kube.CoreV1().Pods(testNamespace).Get(ctx, "big-user", metav1.GetOptions{})
-			return err == nil && pod.Spec.NodeName != "", "", err
-		})
-		if pod.Spec.NodeName != nodeRackB {
-			t.Errorf("Pod scheduled to %q, want %s (the only node whose RDS has room)", pod.Spec.NodeName, nodeRackB)
-		}
-		t.Logf("kube-scheduler put the Pod on %s; PV %s on unit b", pod.Spec.NodeName, pv.Spec.CSI.VolumeHandle)
-
-		// And the scheduler does read the capacity objects: a claim that
-		// fits on no unit keeps its Pod unschedulable for lack of storage.
-		huge := c.newPVC(t, "huge", "100Gi")
-		huge.Annotations = map[string]string{}
-		c.createPVC(t, huge)
-		c.createPodFor(t, "huge-user", "huge")
-		eventually(t, waitTimeout, "Pod huge-user unschedulable for lack of storage", func() (bool, string, error) {
-			p, err := c.kube.CoreV1().Pods(testNamespace).Get(ctx, "huge-user", metav1.GetOptions{})
-			if err != nil {
-				return false, "", err
-			}
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse {
-					return strings.Contains(cond.Message, "storage"), cond.Message, nil
-				}
-			}
-			return false, "not yet considered", nil
-		})
+	// The scheduler binds the Pod once its claim is bound (PreBind).
+	var pod *corev1.Pod
+	eventually(t, waitTimeout, "Pod big-user bound to a node", func() (bool, string, error) {
+		var err error
+		pod, err = c.kube.CoreV1().Pods(testNamespace).Get(ctx, "big-user", metav1.GetOptions{})
+		return err == nil && pod.Spec.NodeName != "", "", err
+	})
+	if pod.Spec.NodeName != nodeRackB {
+		t.Errorf("Pod scheduled to %q, want %s (the only node whose RDS has room)", pod.Spec.NodeName, nodeRackB)
 	}
+	t.Logf("kube-scheduler put the Pod on %s; PV %s on unit b", pod.Spec.NodeName, pv.Spec.CSI.VolumeHandle)
+
+	// And the scheduler does read the capacity objects: a claim that
+	// fits on no unit keeps its Pod unschedulable for lack of storage.
+	huge := c.newPVC(t, "huge", "100Gi")
+	huge.Annotations = map[string]string{}
+	c.createPVC(t, huge)
+	c.createPodFor(t, "huge-user", "huge")
+	eventually(t, waitTimeout, "Pod huge-user unschedulable for lack of storage", func() (bool, string, error) {
+		p, err := c.kube.CoreV1().Pods(testNamespace).Get(ctx, "huge-user", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse {
+				return strings.Contains(cond.Message, "storage"), cond.Message, nil
+			}
+		}
+		return false, "not yet considered", nil
+	})
 	want["rack-b"] = 20 << 30
 	c.waitCapacity(t, want)
 }

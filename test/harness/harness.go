@@ -34,6 +34,7 @@ const (
 	BinEtcd                  = "etcd"
 	BinKubeAPIServer         = "kube-apiserver"
 	BinKubeControllerManager = "kube-controller-manager"
+	BinKubeScheduler         = "kube-scheduler"
 	BinKubectl               = "kubectl"
 	BinCSIProvisioner        = "csi-provisioner"
 	BinCSIAttacher           = "csi-attacher"

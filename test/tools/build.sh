@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes control plane (etcd, kube-apiserver,
-# kube-controller-manager, kubectl), the CSI sidecars and the snapshot CRDs
+# kube-controller-manager, kube-scheduler, kubectl), the CSI sidecars and the snapshot CRDs
 # from the Go module proxy, pinned by test/tools/go.mod + go.sum, into a cache
 # outside the repository:
 #
@@ -26,7 +26,7 @@
 set -euo pipefail
 
 # Bump when the way binaries are built changes (flags, list of binaries, ...).
-RECIPE=1
+RECIPE=2
 
 prune=0
 for arg in "$@"; do
@@ -123,6 +123,9 @@ build etcd go.etcd.io/etcd/server/v3 "-s -w"
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+# The scheduler: multi-RDS e2e proves that WaitForFirstConsumer Pods land where
+# CSIStorageCapacity says the RDS has room.
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
 
 prov="github.com/kubernetes-csi/external-provisioner/v6"
 att="github.com/kubernetes-csi/external-attacher/v4"
