@@ -3,8 +3,7 @@
 # node tests run for real (losetup, mount, mkfs.ext4/xfs, blkid, resize2fs,
 # xfs_growfs), the OpenSSH client the emulator test drives, and what
 # test/images needs to build the images without Docker (mmdebstrap, umoci)
-# and run them (runc: the OCI runtime containerd uses, and one that works on
-# cgroup v1/hybrid hosts, where crun 1.8 refuses). Idempotent:
+# and run them (crun by default, runc on request: test/images/runtime_test.go). Idempotent:
 # does nothing when everything is present. Needs root for apt-get.
 set -euo pipefail
 
@@ -21,6 +20,7 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v umoci      >/dev/null || need+=(umoci)
 command -v runc       >/dev/null || need+=(runc)
+command -v crun       >/dev/null || need+=(crun)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -7,8 +7,8 @@
 //     layer's diff id, the config (entrypoint, user, PATH, architecture,
 //     OCI labels) and the index's full image reference;
 //   - the layers are unpacked into a root filesystem and run under a real OCI
-//     runtime (runc from Debian; RDS_CSI_OCI_RUNTIME=crun picks another with
-//     the same command line): `rds-csi --version` prints the version the
+//     runtime (crun from Debian; RDS_CSI_OCI_RUNTIME=runc picks runc, which
+//     takes the same command line): `rds-csi --version` prints the version the
 //     build was given; in the node image every tool the node plugin runs
 //     answers, and mkfs.xfs/mkfs.ext4 + blkid format and identify a file;
 //     the controller image has no shell;

@@ -14,19 +14,46 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// envRuntime names the OCI runtime binary; runc by default: it is what
-// containerd runs on Kubernetes nodes, and it works on cgroup v1, hybrid and
-// v2 hosts alike (crun 1.8 refuses hybrid hosts whose cgroup2 hierarchy has
-// controllers, such as these test machines). Both take the same arguments.
+// envRuntime names the OCI runtime binary; crun by default (from Debian),
+// runc (what containerd runs on Kubernetes nodes) with
+// RDS_CSI_OCI_RUNTIME=runc. Both take the same arguments.
 const envRuntime = "RDS_CSI_OCI_RUNTIME"
 
 func ociRuntime() string {
 	if r := os.Getenv(envRuntime); r != "" {
 		return r
 	}
-	return "runc"
+	return "crun"
+}
+
+// runtimeCommand is one command of the OCI runtime rt. crun 1.8 refuses
+// hybrid cgroup hosts (cgroup v1 controllers plus a cgroup2 hierarchy at
+// /sys/fs/cgroup/unified), as these test machines are. The test containers
+// set no cgroup limits, so crun runs with --cgroup-manager=disabled, and on
+// a hybrid host in a private mount namespace (unshare's default
+// propagation is private) without the cgroup2 hierarchy: the host's mounts
+// are untouched.
+func runtimeCommand(ctx context.Context, rt string, args ...string) *exec.Cmd {
+	if filepath.Base(rt) != "crun" {
+		return exec.CommandContext(ctx, rt, args...)
+	}
+	args = append([]string{"--cgroup-manager=disabled"}, args...)
+	if !hybridCgroups() {
+		return exec.CommandContext(ctx, rt, args...)
+	}
+	script := `umount -l /sys/fs/cgroup/unified && exec "$0" "$@"`
+	return exec.CommandContext(ctx, "unshare", append([]string{"-m", "sh", "-c", script, rt}, args...)...)
+}
+
+// hybridCgroups tells whether the host mounts a cgroup2 hierarchy beside
+// cgroup v1 controllers (systemd's "hybrid" layout).
+func hybridCgroups() bool {
+	var fs unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup/unified", &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 var containerSeq atomic.Int64
@@ -73,12 +100,12 @@ func (b *bundle) run(t *testing.T, args ...string) result {
 	rt := ociRuntime()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, rt, "--root", state, "run", "--bundle", b.dir, id)
+	cmd := runtimeCommand(ctx, rt, "--root", state, "run", "--bundle", b.dir, id)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
 	// A container that outlived the run (timeout) must not outlive the test.
-	if out, err := exec.Command(rt, "--root", state, "delete", "--force", id).CombinedOutput(); err != nil &&
+	if out, err := runtimeCommand(context.Background(), rt, "--root", state, "delete", "--force", id).CombinedOutput(); err != nil &&
 		!strings.Contains(string(out), "does not exist") && !strings.Contains(string(out), "not found") {
 		t.Logf("%s delete %s: %v: %s", rt, id, err, out)
 	}
