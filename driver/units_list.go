@@ -72,29 +72,18 @@ func (uc *UnitsController) ListVolumes(ctx context.Context, req *csi.ListVolumes
 		}
 		return resp, err
 	}
-	if err := validateMaxEntries(req.GetMaxEntries()); err != nil {
+	page, next, err := mergedList(uc, req.GetStartingToken(), req.GetMaxEntries(),
+		func(u *unit) ([]*csi.ListVolumesResponse_Entry, error) {
+			resp, err := u.cs.ListVolumes(ctx, &csi.ListVolumesRequest{})
+			for _, e := range resp.GetEntries() {
+				u.outVolume(e.GetVolume())
+			}
+			return resp.GetEntries(), err
+		},
+		func(e *csi.ListVolumesResponse_Entry) string { return e.GetVolume().GetVolumeId() })
+	if err != nil {
 		return nil, err
 	}
-	if err := mergedToken(req.GetStartingToken()); err != nil {
-		return nil, err
-	}
-	if err := uc.allConnected(); err != nil {
-		return nil, err
-	}
-	var all []*csi.ListVolumesResponse_Entry
-	for _, u := range uc.units {
-		resp, err := u.cs.ListVolumes(ctx, &csi.ListVolumesRequest{})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range resp.GetEntries() {
-			u.outVolume(e.GetVolume())
-			all = append(all, e)
-		}
-	}
-	id := func(e *csi.ListVolumesResponse_Entry) string { return e.GetVolume().GetVolumeId() }
-	slices.SortFunc(all, func(a, b *csi.ListVolumesResponse_Entry) int { return strings.Compare(id(a), id(b)) })
-	page, next := paginate(all, id, req.GetStartingToken(), req.GetMaxEntries())
 	return &csi.ListVolumesResponse{Entries: page, NextToken: next}, nil
 }
 
@@ -117,29 +106,18 @@ func (uc *UnitsController) ControllerListVolumeHealth(ctx context.Context, req *
 		}
 		return resp, err
 	}
-	if err := validateMaxEntries(req.GetMaxEntries()); err != nil {
+	page, next, err := mergedList(uc, req.GetStartingToken(), req.GetMaxEntries(),
+		func(u *unit) ([]*csi.VolumeHealth, error) {
+			resp, err := u.cs.ControllerListVolumeHealth(ctx, &csi.ControllerListVolumeHealthRequest{})
+			for _, e := range resp.GetEntries() {
+				e.VolumeId = u.handle(e.GetVolumeId())
+			}
+			return resp.GetEntries(), err
+		},
+		func(e *csi.VolumeHealth) string { return e.GetVolumeId() })
+	if err != nil {
 		return nil, err
 	}
-	if err := mergedToken(req.GetStartingToken()); err != nil {
-		return nil, err
-	}
-	if err := uc.allConnected(); err != nil {
-		return nil, err
-	}
-	var all []*csi.VolumeHealth
-	for _, u := range uc.units {
-		resp, err := u.cs.ControllerListVolumeHealth(ctx, &csi.ControllerListVolumeHealthRequest{})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range resp.GetEntries() {
-			e.VolumeId = u.handle(e.GetVolumeId())
-			all = append(all, e)
-		}
-	}
-	id := func(e *csi.VolumeHealth) string { return e.GetVolumeId() }
-	slices.SortFunc(all, func(a, b *csi.VolumeHealth) int { return strings.Compare(id(a), id(b)) })
-	page, next := paginate(all, id, req.GetStartingToken(), req.GetMaxEntries())
 	return &csi.ControllerListVolumeHealthResponse{Entries: page, NextToken: next}, nil
 }
 
@@ -197,28 +175,44 @@ func (uc *UnitsController) ListSnapshots(ctx context.Context, req *csi.ListSnaps
 		}
 		return resp, nil
 	}
-	if err := validateMaxEntries(req.GetMaxEntries()); err != nil {
+	page, next, err := mergedList(uc, req.GetStartingToken(), req.GetMaxEntries(),
+		func(u *unit) ([]*csi.ListSnapshotsResponse_Entry, error) {
+			resp, err := u.cs.ListSnapshots(ctx, &csi.ListSnapshotsRequest{})
+			for _, e := range resp.GetEntries() {
+				u.outSnapshot(e.GetSnapshot())
+			}
+			return resp.GetEntries(), err
+		},
+		func(e *csi.ListSnapshotsResponse_Entry) string { return e.GetSnapshot().GetSnapshotId() })
+	if err != nil {
 		return nil, err
 	}
-	if err := mergedToken(req.GetStartingToken()); err != nil {
-		return nil, err
+	return &csi.ListSnapshotsResponse{Entries: page, NextToken: next}, nil
+}
+
+// mergedList is one page of every unit's whole list, entries in handle
+// order (list fetches a unit's entries, ids already handles): the merged
+// token is a handle, so pages stay stable across units. Every unit must be
+// connected: a partial list would read as "gone" to the sidecars.
+func mergedList[E any](uc *UnitsController, token string, maxEntries int32, list func(u *unit) ([]E, error), id func(E) string) ([]E, string, error) {
+	if err := validateMaxEntries(maxEntries); err != nil {
+		return nil, "", err
+	}
+	if err := mergedToken(token); err != nil {
+		return nil, "", err
 	}
 	if err := uc.allConnected(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var all []*csi.ListSnapshotsResponse_Entry
+	var all []E
 	for _, u := range uc.units {
-		resp, err := u.cs.ListSnapshots(ctx, &csi.ListSnapshotsRequest{})
+		entries, err := list(u)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		for _, e := range resp.GetEntries() {
-			u.outSnapshot(e.GetSnapshot())
-			all = append(all, e)
-		}
+		all = append(all, entries...)
 	}
-	id := func(e *csi.ListSnapshotsResponse_Entry) string { return e.GetSnapshot().GetSnapshotId() }
-	slices.SortFunc(all, func(a, b *csi.ListSnapshotsResponse_Entry) int { return strings.Compare(id(a), id(b)) })
-	page, next := paginate(all, id, req.GetStartingToken(), req.GetMaxEntries())
-	return &csi.ListSnapshotsResponse{Entries: page, NextToken: next}, nil
+	slices.SortFunc(all, func(a, b E) int { return strings.Compare(id(a), id(b)) })
+	page, next := paginate(all, id, token, maxEntries)
+	return page, next, nil
 }
