@@ -49,15 +49,8 @@ func (d *demo) runMulti(ctx context.Context) error {
 
 func (d *demo) setUpMulti(ctx context.Context) error {
 	d.section("Setting up two RDS units and one controller")
-	simBin, err := binary(d.opt.bin, "rds-sim")
+	simBin, csiBin, err := d.binariesAndDir()
 	if err != nil {
-		return err
-	}
-	csiBin, err := binary(d.opt.bin, "rds-csi")
-	if err != nil {
-		return err
-	}
-	if d.dir, err = os.MkdirTemp("", "rds-csi-demo-"); err != nil {
 		return err
 	}
 	file := func(name string) string { return filepath.Join(d.dir, name) }

@@ -24,19 +24,25 @@ var demoDriverFlags = []string{
 // startTimeout bounds how long each process may take to become ready.
 const startTimeout = 15 * time.Second
 
+// binariesAndDir finds the emulator and driver binaries and creates the
+// demo's working directory (d.dir, removed at the end).
+func (d *demo) binariesAndDir() (simBin, csiBin string, err error) {
+	if simBin, err = binary(d.opt.bin, "rds-sim"); err != nil {
+		return "", "", err
+	}
+	if csiBin, err = binary(d.opt.bin, "rds-csi"); err != nil {
+		return "", "", err
+	}
+	d.dir, err = os.MkdirTemp("", "rds-csi-demo-")
+	return simBin, csiBin, err
+}
+
 // setUp creates the temporary directory and keys, and starts the emulator
 // and the controller.
 func (d *demo) setUp(ctx context.Context) error {
 	d.section("Setting up")
-	simBin, err := binary(d.opt.bin, "rds-sim")
+	simBin, csiBin, err := d.binariesAndDir()
 	if err != nil {
-		return err
-	}
-	csiBin, err := binary(d.opt.bin, "rds-csi")
-	if err != nil {
-		return err
-	}
-	if d.dir, err = os.MkdirTemp("", "rds-csi-demo-"); err != nil {
 		return err
 	}
 	d.say("Working in %s (removed at the end).", d.dir)
