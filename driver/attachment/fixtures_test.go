@@ -355,6 +355,27 @@ func (e *env) waitVA(name string, cond func(va *storagev1.VolumeAttachment, exis
 
 // waitFor polls cond in real time (informers and workers run in real
 // goroutines even with a fake clock).
+// reconnectPass waits until every volume of vols has been reconciled
+// successfully (what names the wait) and returns the volumes enqueued
+// meanwhile, sorted.
+func (e *env) reconnectPass(t testing.TB, what string, vols []string) []string {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		for _, v := range vols {
+			if e.syncCount(v, metrics.ReconcileSuccess) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	var got []string
+	for _, r := range e.enqueued() {
+		got = append(got, r.Volume)
+	}
+	slices.Sort(got)
+	return got
+}
+
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

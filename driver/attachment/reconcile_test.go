@@ -178,20 +178,7 @@ func TestReconnectedEnqueuesEveryAttachedVolume(t *testing.T) {
 
 	e.connected.Store(true)
 	e.reconnect <- struct{}{}
-	waitFor(t, "reconnect pass", func() bool {
-		for _, v := range attached {
-			if e.syncCount(v, metrics.ReconcileSuccess) == 0 {
-				return false
-			}
-		}
-		return true
-	})
-	var got []string
-	for _, r := range e.enqueued() {
-		got = append(got, r.Volume)
-	}
-	slices.Sort(got)
-	if !slices.Equal(got, attached) {
+	if got := e.reconnectPass(t, "reconnect pass", attached); !slices.Equal(got, attached) {
 		t.Fatalf("Reconnected enqueued %v, want every attached volume %v", got, attached)
 	}
 }

@@ -86,20 +86,7 @@ func TestReconnectedOfOneUnitReconcilesItsVolumesOnly(t *testing.T) {
 
 	units.up["a"].Store(true)
 	units.reconnect["a"] <- struct{}{}
-	waitFor(t, "a's reconnect pass", func() bool {
-		for _, v := range onA {
-			if e.syncCount(v, metrics.ReconcileSuccess) == 0 {
-				return false
-			}
-		}
-		return true
-	})
-	var got []string
-	for _, r := range e.enqueued() {
-		got = append(got, r.Volume)
-	}
-	slices.Sort(got)
-	if !slices.Equal(got, onA) {
+	if got := e.reconnectPass(t, "a's reconnect pass", onA); !slices.Equal(got, onA) {
 		t.Fatalf("Reconnected of a enqueued %v, want a's volumes %v only", got, onA)
 	}
 }

@@ -24,6 +24,13 @@ const (
 // newRelease is the release name docs/migrate.md gives this driver's chart.
 const newRelease = "rds-csi"
 
+// bothEarlierClasses are earlier-chart values with both its StorageClasses
+// on (the second is off by default), WaitForFirstConsumer as users set it.
+const bothEarlierClasses = `storageClasses:
+  - {name: rds-nvme, enabled: true, volumeBindingMode: WaitForFirstConsumer}
+  - {name: rds-nvme-rwx, enabled: true, volumeBindingMode: WaitForFirstConsumer}
+`
+
 // keyKind is the SSH key type of the earlier Secret (the earlier project
 // documents ed25519 for its manifests and RSA in its chart's README).
 type keyKind string
@@ -149,10 +156,7 @@ func migrationCases() []migrationCase {
 			release:        "rds-csi",
 			attachRequired: true,
 			key:            keyRSA,
-			helmValues: `storageClasses:
-  - {name: rds-nvme, enabled: true, volumeBindingMode: WaitForFirstConsumer}
-  - {name: rds-nvme-rwx, enabled: true, volumeBindingMode: WaitForFirstConsumer}
-`,
+			helmValues:     bothEarlierClasses,
 			storageClasses: []string{"rds-nvme", "rds-nvme-rwx"},
 		},
 		{
@@ -195,10 +199,7 @@ scheduledSnapshots: {enabled: true}
 			release:        "rds-csi",
 			attachRequired: true,
 			key:            keyRSA,
-			helmValues: `storageClasses:
-  - {name: rds-nvme, enabled: true, volumeBindingMode: WaitForFirstConsumer}
-  - {name: rds-nvme-rwx, enabled: true, volumeBindingMode: WaitForFirstConsumer}
-`,
+			helmValues:     bothEarlierClasses,
 			storageClasses: []string{"rds-nvme", "rds-nvme-rwx"},
 		},
 	}
